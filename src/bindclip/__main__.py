@@ -1,0 +1,4 @@
+import sys
+from bindclip.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""The `bindclip` command line: one subcommand per job, each a thin layer over library functions."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _progress(iterable, total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="caption", disable=None, file=sys.stderr)
+
+
+def _batches(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _parse_all(parser, captions: list[str], batch: int = 2048) -> list:
+    """Parse in chunks so the progress bar moves and the cache is appended as we go."""
+    graphs: list = []
+    bar = _progress(None, len(captions), "parse")
+    for chunk in _batches(captions, batch):
+        graphs += parser.parse(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    return graphs
+
+
+def cmd_parse(args) -> int:
+    from .graphs import write_jsonl
+    from .graphs.captions import read_captions
+    from .graphs.parse import make_parser
+
+    captions = read_captions(args.input, column=args.column, encoding_errors=args.encoding_errors)
+    parser = make_parser(args.parser, cache=args.cache)
+    t = time.perf_counter()
+    graphs = _parse_all(parser, captions)
+    dt = time.perf_counter() - t
+    n = write_jsonl(graphs, args.output)
+    assert n == len(captions), "one graph per caption"
+    rate = n / dt if dt > 0 else float("inf")
+    print(f"parsed {n} captions from {args.input} -> {args.output} in {dt:.1f} s "
+          f"({rate:.0f} captions/s, parser {parser.name})", file=sys.stderr)
+    return 0
+
+
+def cmd_parse_eval(args) -> int:
+    from .graphs import read_jsonl
+    from .graphs.parse import make_parser
+    from .graphs.score import read_factual_csv, score_graphs
+
+    gold = read_factual_csv(args.gold)
+    if args.graphs:
+        pred = list(read_jsonl(args.graphs))
+        if len(pred) != len(gold):
+            raise SystemExit(f"error: {args.graphs} has {len(pred)} graphs but {args.gold} has "
+                             f"{len(gold)} captions; parse the gold file's captions in order")
+        for lineno, (p, g) in enumerate(zip(pred, gold), 1):
+            if p.caption and p.caption != g.caption:
+                raise SystemExit(f"error: {args.graphs}:{lineno}: caption {p.caption!r} does not match "
+                                 f"gold caption {g.caption!r}")
+        source = str(args.graphs)
+    else:
+        parser = make_parser(args.parser, cache=args.cache)
+        pred = _parse_all(parser, [g.caption for g in gold])
+        source = f"parser {parser.name}"
+    score = score_graphs(pred, gold)
+    print(f"{args.gold} ({source})")
+    print(score.table())
+    result = {"gold": str(args.gold), "source": source, **score.to_dict()}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(f"saved {args.json}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="bindclip", description=(
+        "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
+    from . import __version__
+    ap.add_argument("--version", action="version", version=f"bindclip {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("parse", help="parse captions into scene graphs (JSONL, one line per caption)")
+    p.add_argument("input", help="captions: .txt (one per line), .csv (column 'caption') or .jsonl")
+    p.add_argument("-o", "--output", required=True, help="output JSONL of scene graphs")
+    p.add_argument("--parser", default="spacy", help="'spacy' or 'seq2seq:MODEL_DIR' (a local T5 parser)")
+    p.add_argument("--cache", help="graph cache JSONL: captions parsed before are read, not re-parsed")
+    p.add_argument("--column", default="caption", help="CSV column / JSONL field holding the caption")
+    p.add_argument("--encoding-errors", choices=("strict", "replace"), default="strict",
+                   help="non-UTF-8 bytes: stop with the file and line (strict) or replace them")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("parse-eval", help="score a parser against FACTUAL-SG gold scene graphs")
+    p.add_argument("gold", help="CSV with columns caption and scene_graph")
+    p.add_argument("--graphs", help="parsed graphs (JSONL, in the gold file's order); default: parse now")
+    p.add_argument("--parser", default="spacy", help="parser to run when --graphs is not given")
+    p.add_argument("--cache", help="graph cache JSONL for the parser")
+    p.add_argument("--json", default="parse-eval.json", help="where to save the scores (JSON)")
+    p.set_defaults(func=cmd_parse_eval)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .graphs import GraphFormatError
+    from .graphs.captions import CaptionFileError
+
+    try:
+        return args.func(args)
+    except (GraphFormatError, CaptionFileError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

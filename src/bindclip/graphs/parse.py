@@ -1,0 +1,468 @@
+"""Caption -> scene graph parsers.
+
+`SpacyParser` reads the graph off spaCy's dependency parse with a small set of rules (nouns become
+objects, their modifiers attributes, prepositions and verbs relations). `Seq2SeqParser` runs a
+FACTUAL-style T5 model that writes "( subject , predicate , object )" text. Both follow the
+`Parser` protocol, and `GraphCache` makes any parser parse each distinct caption once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence, runtime_checkable
+
+from .factual import parse_factual_lenient
+from .nlp import NUMBER_WORDS, LemmaIndex, load_pipeline
+from .scene_graph import GraphFormatError, SceneGraph, SGObject, SGRelation
+
+
+@runtime_checkable
+class Parser(Protocol):
+    name: str
+
+    def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
+        """One graph per caption, in order (an unparsable caption gives an empty graph)."""
+        ...
+
+
+# ---- word lists: closed classes of English, not tuned to any data set --------------------------
+# "a group of people" -> the object is "people"
+PARTITIVES = frozenset("""group bunch pair couple lot lots herd flock stack pile set number variety
+    row line piece pieces slice bit bits kind type sort handful cluster crowd team array assortment
+    collection bundle series plenty""".split())
+# "on top of", "in front of", "to the left of", "on the side of": one relation phrase
+RELATIONAL_NOUNS = frozenset("""top front back side left right middle center centre edge corner
+    bottom end rear front part inside outside base""".split())
+# compound nouns that say what a thing is made of are attributes ("metal pole": pole is metal)
+MATERIALS = frozenset("""metal wood wooden stone brick glass plastic leather wire steel iron concrete
+    paper cardboard cotton wool silk denim rubber ceramic porcelain marble granite tile asphalt
+    cement aluminum aluminium copper bronze brass gold silver straw wicker bamboo clay fabric cloth
+    chrome tin foam canvas lace velvet vinyl""".split())
+# adjectives that name a part ("left shoe", "front legs") belong to the name, not to the attributes
+PART_ADJECTIVES = frozenset("left right front back rear top bottom upper lower".split())
+# determiner-like adjectives that describe no visual property
+NON_VISUAL = frozenset("""other another many several few same similar different such more much
+    various own certain entire whole only main""".split())
+# shade modifiers glued to the colour they modify ("dark green" is one attribute)
+SHADES = frozenset("dark light bright pale deep pastel neon".split())
+# "a man in a white shirt": being in clothes is wearing them, as scene-graph data writes it
+CLOTHING = frozenset("""shirt t-shirt tshirt jacket coat dress hat cap helmet pants trousers jeans
+    shorts skirt suit uniform sweater hoodie vest jersey glasses sunglasses goggles gloves glove boots
+    boot shoes shoe sneakers scarf tie outfit costume wetsuit bikini swimsuit apron robe clothes
+    clothing blouse sweatshirt tank top gown cardigan overalls mask headband visor""".split())
+PRONOUN_OBJECTS = frozenset("it them".split())
+COPULAS = frozenset("be look appear seem become".split())
+COLOURS = frozenset("""red orange yellow green blue purple pink brown black white grey gray silver
+    gold golden beige tan maroon navy teal turquoise violet cyan magenta cream ivory khaki olive""".split())
+
+
+class SpacyParser:
+    """Rule-based parser over spaCy's dependency parse (NER excluded: no rule uses it)."""
+
+    name = "spacy"
+
+    def __init__(self, nlp=None, batch_size: int = 512, n_process: int = 1):
+        self.nlp = nlp or load_pipeline(("ner",))
+        self.batch_size = batch_size
+        self.n_process = n_process
+        self.lemmas = LemmaIndex(self.nlp)
+
+    def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
+        return list(self.iter_parse(captions))
+
+    def iter_parse(self, captions: Iterable[str]):
+        texts = (_clean(c) for c in captions)
+        for caption, doc in zip(captions, self.nlp.pipe(texts, batch_size=self.batch_size,
+                                                         n_process=self.n_process)):
+            yield graph_from_doc(doc, caption, self.lemmas)
+
+    def __call__(self, caption: str) -> SceneGraph:
+        return self.parse([caption])[0]
+
+
+def _clean(caption: str) -> str:
+    # spaCy's small model tags capitalised caption words as proper nouns; captions are not names
+    return " ".join(caption.split()).lower()
+
+
+def graph_from_doc(doc, caption: str | None = None, lemmas: LemmaIndex | None = None) -> SceneGraph:
+    return _GraphBuilder(doc, lemmas).build(doc.text if caption is None else caption)
+
+
+class _GraphBuilder:
+    """Walks one Doc: first the object nodes, then the relations between them."""
+
+    def __init__(self, doc, lemmas: LemmaIndex | None):
+        self.doc = doc
+        self.lemmas = lemmas
+        self.node_of: dict[int, int] = {}  # token index -> node index
+        self.objects: list[SGObject] = []
+        self.extra_attrs: dict[int, list[str]] = {}
+        self.relations: list[SGRelation] = []
+
+    def build(self, caption: str) -> SceneGraph:
+        for tok in self.doc:
+            if self._is_object_head(tok):
+                self._add_node(tok)
+        for tok in self.doc:
+            self._relations_from(tok)
+        objects = [SGObject(o.name, tuple(dict.fromkeys(o.attributes + tuple(self.extra_attrs.get(i, ())))))
+                   for i, o in enumerate(self.objects)]
+        rels = list(dict.fromkeys(r for r in self.relations if r.subject != r.object))
+        return SceneGraph(objects, rels, caption)
+
+    # ---- nodes --------------------------------------------------------------------------------
+    def _is_object_head(self, tok) -> bool:
+        if _misread_initial_noun(tok):
+            return True
+        if tok.pos_ not in ("NOUN", "PROPN"):
+            return False
+        if tok.dep_ in ("compound", "amod") and tok.head.pos_ in ("NOUN", "PROPN"):
+            return False  # part of the head's name, or an attribute of it
+        if tok.lemma_.lower() in PARTITIVES and _of_object(tok) is not None:
+            return False
+        if tok.lemma_.lower() in RELATIONAL_NOUNS and tok.dep_ == "pobj" and _of_object(tok) is not None:
+            return False  # "on top of X": part of the relation phrase
+        return True
+
+    def _add_node(self, tok):
+        name_words, attributes = [], []
+        for child in tok.children:
+            if child.i > tok.i:
+                continue
+            low = child.lower_
+            if child.dep_ == "compound":
+                for mod in child.subtree:
+                    if mod.dep_ == "amod" and mod.pos_ == "ADJ" and mod.lower_ not in NON_VISUAL:
+                        attributes.extend(_adjective_texts(mod))
+                    elif mod.dep_ == "compound" or mod == child:
+                        if mod.lower_ in MATERIALS or mod.lower_ in COLOURS:
+                            attributes.append(mod.lower_)
+                        else:
+                            name_words.append((mod.i, mod.lower_))
+            elif child.dep_ == "amod" and child.pos_ in ("ADJ", "VERB", "NOUN", "PROPN"):
+                if low in PART_ADJECTIVES:
+                    name_words.append((child.i, low))
+                elif low in NON_VISUAL or child.pos_ == "VERB" and child.tag_ == "VBG":
+                    continue
+                else:
+                    attributes.extend(_adjective_texts(child))
+            elif child.dep_ == "nummod" and child.like_num:
+                attributes.append(NUMBER_WORDS.get(low, low))
+        attributes = _glue_shades(attributes)
+        if _gerund_compound(tok):  # "cutting board" read as (cut, board)
+            name_words.append((tok.head.i, tok.head.lower_))
+        name_words.sort()
+        head_word = tok.lower_ if _misread_initial_noun(tok) else self._noun_lemma(tok)
+        name = " ".join([w for _, w in name_words] + [head_word])
+        self.node_of[tok.i] = len(self.objects)
+        self.objects.append(SGObject(name, tuple(dict.fromkeys(attributes))))
+
+    def _noun_lemma(self, tok) -> str:
+        lemma = tok.lemma_.lower()
+        return self.lemmas.pick(tok.lower_, lemma, "NOUN") if self.lemmas else lemma
+
+    def _verb_text(self, verb) -> str:
+        """Lemma and particles of a verb ("sitting down" -> "sit down"); copulas give ""."""
+        lemma = verb.lemma_.lower()
+        if lemma == "be":
+            return ""
+        if self.lemmas:
+            lemma = self.lemmas.verb(verb.lower_, lemma)
+        prts = [c.lower_ for c in verb.children if c.dep_ == "prt" and c.i > verb.i]
+        return " ".join([lemma] + prts)
+
+    def nodes(self, tok) -> list[int]:
+        """The node(s) a token stands for: itself and its conjuncts; through partitives; pronouns
+        resolve to the caption's first object."""
+        if tok is None:
+            return []
+        if tok.i in self.node_of:
+            out = [self.node_of[tok.i]]
+        elif tok.lemma_.lower() in PARTITIVES and _of_object(tok) is not None:
+            out = self.nodes(_of_object(tok))
+        elif tok.lower_ in PRONOUN_OBJECTS and self.objects:
+            out = [0]
+        else:
+            return []
+        for c in tok.children:
+            if c.dep_ == "conj" and c.pos_ in ("NOUN", "PROPN"):
+                out += self.nodes(c)
+        return out
+
+    def coordination(self, tok) -> list[int]:
+        """All conjuncts of a noun: a modifier on the last one ("a dog and a cat sitting on a
+        couch") is read as applying to each."""
+        while tok.dep_ == "conj" and tok.head.pos_ in ("NOUN", "PROPN"):
+            tok = tok.head
+        return self.nodes(tok)
+
+    # ---- relations ----------------------------------------------------------------------------
+    def _relate(self, subjects, predicate, objects):
+        predicate = " ".join(predicate.split())
+        for s in subjects:
+            for o in objects:
+                self.relations.append(SGRelation(s, predicate, o))
+
+    def _relations_from(self, tok):
+        dep = tok.dep_
+        if dep in ("prep", "agent") and tok.pos_ == "ADP":
+            self._prep_relation(tok)
+        elif dep == "poss" and tok.i in self.node_of:
+            self._relate(self.nodes(tok), "have", self.nodes(tok.head))
+        elif tok.pos_ in ("VERB", "AUX") and not _misread_initial_noun(tok):
+            self._verb_relations(tok)
+        elif tok.i in self.node_of and any(c.dep_ == "aux" and c.lemma_ == "have" for c in tok.children):
+            self._relate(self.nodes(_child(tok, "nsubj")), "have", self.nodes(tok))
+
+    def _prep_relation(self, prep):
+        head = prep.head
+        words = [prep.lower_]
+        # "next to", "close to", "out of", "in between": the preposition hangs off a modifier
+        if head.pos_ in ("ADV", "ADJ", "ADP") and head.dep_ in ("advmod", "prep", "acomp", "prt", "amod"):
+            if head.dep_ == "prep" and any(c.dep_ == "pobj" for c in head.children):
+                pass  # a stacked preposition with its own object is a relation of its own
+            else:
+                words = [head.lower_] + words
+                head = head.head
+        obj = _child(prep, "pobj")
+        if obj is None:
+            pcomp = _child(prep, "pcomp")  # "on cutting board" read as "on (cutting board)"
+            obj = _child(pcomp, "dobj") if pcomp is not None else None
+            if obj is None or not _gerund_compound(obj):
+                return
+        # "on top of X", "to the left of X": fold the relational noun into the phrase
+        if obj.lemma_.lower() in RELATIONAL_NOUNS and obj.i not in self.node_of:
+            target = _of_object(obj)
+            det = [c.lower_ for c in obj.children if c.dep_ == "det" and c.lower_ == "the"]
+            words += det + [obj.lower_, "of"]
+            obj = target
+        objects = self.nodes(obj)
+        if not objects:
+            return
+        if words == ["of"] and head.i in self.node_of:
+            # "the seat of the toilet": part-whole, as FACTUAL writes it
+            self._relate(objects, "have", self.nodes(head))
+            return
+        if words in (["in", "between"], ["inside", "of"]):
+            words = words[:1] if words[0] == "inside" else ["between"]
+        elif words[0] == "at" and len(words) > 1:  # "at the top of" is "on top of"
+            words[0] = "on"
+        elif words == ["in"] and obj.lemma_.lower() in CLOTHING:
+            words = ["wear"]
+        subjects = self.nodes(head)
+        if subjects:
+            self._relate(subjects, " ".join(words), objects)
+        elif head.pos_ in ("VERB", "AUX"):
+            self._verb_prep_relation(head, prep, words, objects)
+
+    def _verb_prep_relation(self, verb, prep, words, objects):
+        if prep.dep_ == "agent":  # passive with agent: "bear surrounded by grass"
+            self._relate(objects, self._verb_text(verb), self._patients(verb))
+            return
+        subjects = self._subjects(verb)
+        vt = self._verb_text(verb)
+        predicate = " ".join(([vt] if vt else []) + words)
+        self._relate(subjects, predicate, objects)
+
+    def _verb_relations(self, verb):
+        subjects = self._subjects(verb)
+        vt = self._verb_text(verb)
+        for c in verb.children:
+            if c.dep_ in ("dobj", "attr", "oprd") and vt:
+                objs = self.nodes(c)
+                if c.dep_ == "attr" and not objs:
+                    continue
+                self._relate(subjects, vt, objs)
+            elif c.dep_ in ("acomp",) and verb.lemma_ in COPULAS:
+                for s in subjects:
+                    self.extra_attrs.setdefault(s, []).extend(_adjective_texts(c))
+        # relative clause whose own subject is a noun: "the ball the boy holds"
+        if verb.dep_ == "relcl" and not any(c.dep_ == "dobj" for c in verb.children):
+            own = [c for c in verb.children if c.dep_ == "nsubj" and c.i in self.node_of]
+            if own and vt:
+                self._relate(self.nodes(own[0]), vt, self.nodes(verb.head))
+
+    def _subjects(self, verb) -> list[int]:
+        """Who does the verb: its nominal subject, the noun a participle or relative clause
+        modifies, or the subject of the verb it is coordinated with."""
+        for c in verb.children:
+            if c.dep_ in ("nsubj", "nsubjpass", "expl"):
+                if c.dep_ == "expl":
+                    continue
+                if c.pos_ == "PRON" and verb.dep_ == "relcl":
+                    return self.nodes(verb.head)
+                return self.nodes(c)
+        if verb.dep_ in ("acl", "relcl"):
+            return self.coordination(verb.head)
+        if verb.dep_ in ("conj", "xcomp", "advcl") and verb.head.pos_ in ("VERB", "AUX"):
+            return self._subjects(verb.head)
+        # "woman holding kite": the small model hangs the subject off the verb as a modifier
+        before = [c for c in verb.children if c.i < verb.i and c.i in self.node_of
+                  and c.dep_ in ("npadvmod", "compound", "dep", "nmod", "advmod", "intj")]
+        return self.nodes(before[-1]) if before else []
+
+    def _patients(self, verb) -> list[int]:
+        for c in verb.children:
+            if c.dep_ == "nsubjpass":
+                return self.nodes(c)
+        if verb.dep_ == "acl":
+            return self.nodes(verb.head)
+        return []
+
+
+def _child(tok, dep):
+    return next((c for c in tok.children if c.dep_ == dep), None)
+
+
+def _of_object(tok):
+    """The object of the "of" after a noun ("group of >people<"), or None."""
+    of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
+    return _child(of, "pobj") if of is not None else None
+
+
+def _misread_initial_noun(tok) -> bool:
+    """A caption that opens with a bare verb or adverb and no subject ("grout in between tiles",
+    "surfer sitting on board") opens with a noun the tagger misread: captions describe things."""
+    return (tok.i == 0 and tok.dep_ == "ROOT" and tok.tag_ in ("VB", "VBP", "RB")
+            and not any(c.dep_.startswith("nsubj") for c in tok.children))
+
+
+def _gerund_compound(tok) -> bool:
+    """"cutting board", "parking lot": a gerund right before a noun that the parser read as the
+    gerund's object inside a prepositional phrase or a modifier."""
+    g = tok.head
+    return (tok.dep_ == "dobj" and g.tag_ == "VBG" and g.i == tok.i - 1
+            and g.dep_ in ("pcomp", "amod", "compound"))
+
+
+def _adjective_texts(adj) -> list[str]:
+    """An adjective with its adverbs ("partly cloudy"), and each coordinated adjective apart
+    ("red and white" -> ["red", "white"])."""
+    words = [w for w in adj.subtree if w.i <= adj.i and w.dep_ in ("advmod", "npadvmod", "amod")
+             and w.head == adj and w.pos_ in ("ADV", "ADJ") and w.lower_ not in ("very", "too", "so")]
+    out = [" ".join([w.lower_ for w in words] + [NUMBER_WORDS.get(adj.lower_, adj.lower_)])]
+    for c in adj.children:
+        if c.dep_ == "conj" and c.pos_ in ("ADJ", "NOUN", "VERB"):
+            out += _adjective_texts(c)
+    return [a for a in out if a not in NON_VISUAL]
+
+
+def _glue_shades(attributes: list[str]) -> list[str]:
+    out = []
+    for a in attributes:
+        if out and out[-1] in SHADES:
+            out[-1] = f"{out[-1]} {a}"
+        else:
+            out.append(a)
+    return out
+
+
+# ---- a seq2seq parser: FACTUAL-style T5 that writes "( subject , predicate , object )" ---------
+class Seq2SeqParser:
+    """A local FACTUAL-style flan-T5 scene-graph parser (downloaded by the user: no hub access).
+
+    The model reads `prompt + caption` and writes FACTUAL tuples; malformed groups in the generated
+    text are skipped and counted in `self.malformed`, so a bad generation degrades one graph and
+    never the file.
+    """
+
+    name = "seq2seq"
+
+    def __init__(self, model_dir: str | Path, prompt: str = "Generate Scene Graph: ",
+                 batch_size: int = 32, max_new_tokens: int = 128, num_beams: int = 1, device: str = "cpu"):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise FileNotFoundError(f"{model_dir}: not a local model directory (no config.json)")
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, local_files_only=True).to(device).eval()
+        self.prompt, self.batch_size, self.device = prompt, batch_size, device
+        self.generate_kwargs = {"max_new_tokens": max_new_tokens, "num_beams": num_beams}
+        self.malformed = 0
+
+    def generate_text(self, captions: Sequence[str]) -> list[str]:
+        import torch
+
+        out = []
+        for i in range(0, len(captions), self.batch_size):
+            chunk = [self.prompt + c for c in captions[i:i + self.batch_size]]
+            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, truncation=True).to(self.device)
+            with torch.no_grad():
+                ids = self.model.generate(**enc, **self.generate_kwargs)
+            out += self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return out
+
+    def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
+        graphs = []
+        for caption, text in zip(captions, self.generate_text(list(captions))):
+            g, bad = parse_factual_lenient(text, caption)
+            self.malformed += bad
+            graphs.append(g)
+        return graphs
+
+
+# ---- cache: parse each distinct caption once ------------------------------------------------------
+def caption_key(caption: str, parser_name: str) -> str:
+    return hashlib.sha1(f"{parser_name}\x00{caption}".encode("utf-8")).hexdigest()
+
+
+class GraphCache:
+    """Wraps a parser with a JSONL cache keyed by the hash of (parser name, caption).
+
+    The first run parses and appends; later runs read the cache and parse only new captions. The
+    cache is append-only, so an interrupted run loses at most the batch it was writing.
+    """
+
+    def __init__(self, parser: Parser, path: str | Path):
+        self.parser, self.path = parser, Path(path)
+        self.name = parser.name
+        self.graphs: dict[str, SceneGraph] = {}
+        self.hits = self.misses = 0
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                        key = record["key"]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        if lineno == _count_lines(self.path):
+                            break  # a torn last line from an interrupted write: re-parse it
+                        raise GraphFormatError(f"{self.path}:{lineno}: not a cache record") from None
+                    self.graphs[key] = SceneGraph.from_dict(record["graph"], f"{self.path}:{lineno}")
+
+    def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
+        keys = [caption_key(c, self.name) for c in captions]
+        todo = list(dict.fromkeys(c for c, k in zip(captions, keys) if k not in self.graphs))
+        self.misses += len(todo)
+        self.hits += len(captions) - len(todo)
+        if todo:
+            new = self.parser.parse(todo)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                for c, g in zip(todo, new):
+                    k = caption_key(c, self.name)
+                    self.graphs[k] = g
+                    f.write(json.dumps({"key": k, "graph": g.to_dict()}, ensure_ascii=False) + "\n")
+        # the stored graph carries the caption it was parsed from; hand back the caller's own
+        return [SceneGraph(self.graphs[k].objects, self.graphs[k].relations, c) for c, k in zip(captions, keys)]
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def make_parser(spec: str = "spacy", cache: str | Path | None = None, **kwargs) -> Parser:
+    """`spacy` or `seq2seq:MODEL_DIR`, optionally behind a cache file."""
+    if spec == "spacy":
+        parser: Parser = SpacyParser(**kwargs)
+    elif spec.startswith("seq2seq:"):
+        parser = Seq2SeqParser(spec.split(":", 1)[1])
+    else:
+        raise ValueError(f"unknown parser {spec!r}; use 'spacy' or 'seq2seq:/path/to/model_dir'")
+    return GraphCache(parser, cache) if cache else parser

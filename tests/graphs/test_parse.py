@@ -1,0 +1,108 @@
+"""Each construction the parser handles: a caption in, the exact graph out."""
+import pytest
+
+from bindclip.graphs import SceneGraph, SGObject, SGRelation
+from bindclip.graphs.parse import GraphCache, Parser, caption_key, make_parser
+
+
+def triples(g: SceneGraph):
+    return [(g.objects[r.subject].name, r.predicate, g.objects[r.object].name) for r in g.relations]
+
+
+CASES = [
+    # adjectives, compounds, numerals, copulas
+    ("white stove next to a train track", ["white stove", "train track"], [("stove", "next to", "train track")]),
+    ("the ball is red", ["red ball"], []),
+    ("two dogs on a bed", ["2 dog", "bed"], [("dog", "on", "bed")]),
+    ("metal poles that make a fence", ["metal pole", "fence"], [("pole", "make", "fence")]),
+    ("dark green leaves", ["dark green leaf"], []),
+    # coordination of nouns and of adjectives
+    ("a cat and a dog", ["cat", "dog"], []),
+    ("a red and white bus", ["red white bus"], []),
+    ("a plate containing a lemon and a banana", ["plate", "lemon", "banana"],
+     [("plate", "contain", "lemon"), ("plate", "contain", "banana")]),
+    ("a dog and a cat sitting on a couch", ["dog", "cat", "couch"],
+     [("dog", "sit on", "couch"), ("cat", "sit on", "couch")]),
+    # multiword prepositions
+    ("a vase on top of a table", ["vase", "table"], [("vase", "on top of", "table")]),
+    ("a car in front of a house", ["car", "house"], [("car", "in front of", "house")]),
+    ("a lamp next to a bed", ["lamp", "bed"], [("lamp", "next to", "bed")]),
+    ("a red circle to the left of a blue square", ["red circle", "blue square"],
+     [("circle", "to the left of", "square")]),
+    # verbs with and without prepositions, lemmatised
+    ("man riding a horse", ["man", "horse"], [("man", "ride", "horse")]),
+    ("people sitting in bleachers", ["people", "bleacher"], [("people", "sit in", "bleacher")]),
+    ("the sun is shining on the floor", ["sun", "floor"], [("sun", "shine on", "floor")]),
+    # relative clauses and passives
+    ("a man who is holding an umbrella", ["man", "umbrella"], [("man", "hold", "umbrella")]),
+    ("a horse ridden by a man", ["horse", "man"], [("man", "ride", "horse")]),
+    ("the grass is surrounded by a fence", ["grass", "fence"], [("fence", "surround", "grass")]),
+    # possession, part-whole, partitives, clothing
+    ("player 's socks", ["player", "sock"], [("player", "have", "sock")]),
+    ("the seat of the toilet", ["seat", "toilet"], [("toilet", "have", "seat")]),
+    ("a group of people walking on the grass", ["people", "grass"], [("people", "walk on", "grass")]),
+    ("the bird has a beak", ["bird", "beak"], [("bird", "have", "beak")]),
+    ("a boy in a blue shirt", ["boy", "blue shirt"], [("boy", "wear", "shirt")]),
+]
+
+
+@pytest.mark.parametrize("caption, nodes, rels", CASES, ids=[c[0] for c in CASES])
+def test_construction(spacy_parser, caption, nodes, rels):
+    g = spacy_parser(caption)
+    assert g.caption == caption
+    assert g.node_texts() == nodes
+    assert triples(g) == rels
+
+
+def test_parser_protocol(spacy_parser):
+    assert isinstance(spacy_parser, Parser)
+    assert isinstance(make_parser("spacy"), Parser)
+    with pytest.raises(ValueError, match="unknown parser"):
+        make_parser("llama")
+
+
+@pytest.mark.parametrize("caption", ["", "   ", "?!...", "\u2603", ("a man riding a horse near a red car " * 140)[:5000]])
+def test_degenerate_captions_give_a_graph(spacy_parser, caption):
+    g = spacy_parser(caption)
+    assert isinstance(g, SceneGraph) and g.caption == caption
+    assert SceneGraph.from_json(g.to_json()) == g
+
+
+def test_one_graph_per_caption_in_order(spacy_parser):
+    caps = ["a cat", "", "a dog on a mat", "...", "a cat"]
+    graphs = spacy_parser.parse(caps)
+    assert [g.caption for g in graphs] == caps
+
+
+class CountingParser:
+    name = "counting"
+
+    def __init__(self):
+        self.seen = []
+
+    def parse(self, captions):
+        self.seen += list(captions)
+        return [SceneGraph([SGObject(c.split()[-1])], caption=c) if c else SceneGraph(caption=c) for c in captions]
+
+
+def test_cache_parses_each_caption_once(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    inner = CountingParser()
+    cache = GraphCache(inner, path)
+    first = cache.parse(["a cat", "a dog", "a cat"])
+    assert inner.seen == ["a cat", "a dog"]
+    again = GraphCache(inner, path).parse(["a dog", "a cat", "a bird"])
+    assert inner.seen == ["a cat", "a dog", "a bird"]
+    assert [g.objects[0].name for g in again] == ["dog", "cat", "bird"]
+    assert first[0] == again[1]
+    assert caption_key("a cat", "counting") != caption_key("a cat", "spacy")
+
+
+def test_cache_survives_a_torn_last_line(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    GraphCache(CountingParser(), path).parse(["a cat", "a dog"])
+    with open(path, "a") as f:
+        f.write('{"key": "abc", "gra')  # a crash mid-write
+    inner = CountingParser()
+    assert [g.objects[0].name for g in GraphCache(inner, path).parse(["a cat"])] == ["cat"]
+    assert inner.seen == []
