@@ -44,6 +44,7 @@ PART_ADJECTIVES = frozenset("left right front back rear top bottom upper lower".
 # determiner-like adjectives that describe no visual property
 NON_VISUAL = frozenset("""other another many several few same similar different such more much
     various own certain entire whole only main""".split())
+SIZE_WORDS = frozenset("small large big little tiny huge".split())
 # shade modifiers glued to the colour they modify ("dark green" is one attribute)
 SHADES = frozenset("dark light bright pale deep pastel neon".split())
 # "a man in a white shirt": being in clothes is wearing them, as scene-graph data writes it
@@ -51,6 +52,8 @@ CLOTHING = frozenset("""shirt t-shirt tshirt jacket coat dress hat cap helmet pa
     shorts skirt suit uniform sweater hoodie vest jersey glasses sunglasses goggles gloves glove boots
     boot shoes shoe sneakers scarf tie outfit costume wetsuit bikini swimsuit apron robe clothes
     clothing blouse sweatshirt tank top gown cardigan overalls mask headband visor""".split())
+# "two objects: a cat and a dog": a counted generic noun before a colon announces the list
+HEADER_NOUNS = frozenset("object thing item shape".split())
 PRONOUN_OBJECTS = frozenset("it them".split())
 COPULAS = frozenset("be look appear seem become".split())
 COLOURS = frozenset("""red orange yellow green blue purple pink brown black white grey gray silver
@@ -114,20 +117,26 @@ class _GraphBuilder:
 
     # ---- nodes --------------------------------------------------------------------------------
     def _is_object_head(self, tok) -> bool:
-        if _misread_initial_noun(tok):
+        if _misread_initial_noun(tok) or _determined_adjective(tok):
             return True
         if tok.pos_ not in ("NOUN", "PROPN"):
             return False
+        if _premodifier_word(tok) and _next_is_noun(tok):
+            return False  # "a large purple cross" read as (purple, cross): purple is an attribute
         if tok.dep_ in ("compound", "amod") and tok.head.pos_ in ("NOUN", "PROPN"):
             return False  # part of the head's name, or an attribute of it
         if tok.lemma_.lower() in PARTITIVES and _of_object(tok) is not None:
+            return False
+        if _is_header(tok):
             return False
         if tok.lemma_.lower() in RELATIONAL_NOUNS and tok.dep_ == "pobj" and _of_object(tok) is not None:
             return False  # "on top of X": part of the relation phrase
         return True
 
     def _add_node(self, tok):
-        name_words, attributes = [], []
+        """Name = compounds + lemma ("train track"); attributes = adjectives, numbers, colour and
+        material words, each kept at its position so they read in caption order."""
+        name_words, attributes = [], []  # (token index, text)
         for child in tok.children:
             if child.i > tok.i:
                 continue
@@ -135,27 +144,27 @@ class _GraphBuilder:
             if child.dep_ == "compound":
                 for mod in child.subtree:
                     if mod.dep_ == "amod" and mod.pos_ == "ADJ" and mod.lower_ not in NON_VISUAL:
-                        attributes.extend(_adjective_texts(mod))
+                        attributes += [(mod.i, a) for a in _adjective_texts(mod)]
                     elif mod.dep_ == "compound" or mod == child:
-                        if mod.lower_ in MATERIALS or mod.lower_ in COLOURS:
-                            attributes.append(mod.lower_)
-                        else:
-                            name_words.append((mod.i, mod.lower_))
+                        (attributes if _premodifier_word(mod) else name_words).append((mod.i, mod.lower_))
             elif child.dep_ == "amod" and child.pos_ in ("ADJ", "VERB", "NOUN", "PROPN"):
                 if low in PART_ADJECTIVES:
                     name_words.append((child.i, low))
-                elif low in NON_VISUAL or child.pos_ == "VERB" and child.tag_ == "VBG":
-                    continue
-                else:
-                    attributes.extend(_adjective_texts(child))
+                elif not (low in NON_VISUAL or child.pos_ == "VERB" and child.tag_ == "VBG"):
+                    attributes += [(child.i, a) for a in _adjective_texts(child)]
             elif child.dep_ == "nummod" and child.like_num:
-                attributes.append(NUMBER_WORDS.get(low, low))
-        attributes = _glue_shades(attributes)
+                attributes.append((child.i, NUMBER_WORDS.get(low, low)))
+        # the tagger sometimes hangs pre-modifiers elsewhere ("purple" as the subject of "cross");
+        # words between the determiner and the noun modify the noun whatever the arcs say
+        used = {i for i, _ in name_words + attributes}
+        for left in _premodifier_span(tok):
+            if left.i not in used:
+                attributes += [(left.i, a) for a in (_adjective_texts(left) if left.pos_ == "ADJ" else [left.lower_])]
         if _gerund_compound(tok):  # "cutting board" read as (cut, board)
             name_words.append((tok.head.i, tok.head.lower_))
-        name_words.sort()
+        attributes = _glue_shades([a for _, a in sorted(attributes, key=lambda x: x[0])])
         head_word = tok.lower_ if _misread_initial_noun(tok) else self._noun_lemma(tok)
-        name = " ".join([w for _, w in name_words] + [head_word])
+        name = " ".join([w for _, w in sorted(name_words)] + [head_word])
         self.node_of[tok.i] = len(self.objects)
         self.objects.append(SGObject(name, tuple(dict.fromkeys(attributes))))
 
@@ -166,29 +175,32 @@ class _GraphBuilder:
     def _verb_text(self, verb) -> str:
         """Lemma and particles of a verb ("sitting down" -> "sit down"); copulas give ""."""
         lemma = verb.lemma_.lower()
-        if lemma == "be":
+        if lemma == "be" or verb.lower_ in ("left", "right") and _child(verb, "prep") is not None:
             return ""
         if self.lemmas:
             lemma = self.lemmas.verb(verb.lower_, lemma)
         prts = [c.lower_ for c in verb.children if c.dep_ == "prt" and c.i > verb.i]
         return " ".join([lemma] + prts)
 
-    def nodes(self, tok) -> list[int]:
+    def nodes(self, tok, own_relation_stops: bool = False) -> list[int]:
         """The node(s) a token stands for: itself and its conjuncts; through partitives; pronouns
-        resolve to the caption's first object."""
+        resolve to the caption's first object. With `own_relation_stops`, a conjunct that carries
+        its own prepositional phrase keeps to it ("a cat on a mat and a dog under a table")."""
         if tok is None:
             return []
         if tok.i in self.node_of:
             out = [self.node_of[tok.i]]
         elif tok.lemma_.lower() in PARTITIVES and _of_object(tok) is not None:
-            out = self.nodes(_of_object(tok))
+            out = self.nodes(_of_object(tok), own_relation_stops)
         elif tok.lower_ in PRONOUN_OBJECTS and self.objects:
             out = [0]
         else:
             return []
         for c in tok.children:
             if c.dep_ == "conj" and c.pos_ in ("NOUN", "PROPN"):
-                out += self.nodes(c)
+                if own_relation_stops and any(g.dep_ == "prep" for g in c.children):
+                    continue
+                out += self.nodes(c, own_relation_stops)
         return out
 
     def coordination(self, tok) -> list[int]:
@@ -226,6 +238,22 @@ class _GraphBuilder:
             else:
                 words = [head.lower_] + words
                 head = head.head
+        if (head.lower_ in ("left", "right") and words == ["of"] and head.i not in self.node_of
+                and head.dep_ != "pobj"):
+            # "a circle is left of it": the tagger reads "left" as the verb "leave" or a noun
+            words = [head.lower_, "of"]
+            own = _child(head, "nsubj")
+            if head.pos_ in ("VERB", "AUX") and own is not None:
+                pass
+            elif head.dep_ in ("acomp",) and head.head.pos_ in ("AUX", "VERB"):
+                head = head.head
+            else:
+                before = [i for i in self.node_of if i < head.i]
+                if not before:
+                    return
+                head = self.doc[max(before)]
+        if _is_header(head) and _child(head, "appos") is not None:
+            head = _child(head, "appos")  # "two objects: a cat on a mat" hangs "on" off "objects"
         obj = _child(prep, "pobj")
         if obj is None:
             pcomp = _child(prep, "pcomp")  # "on cutting board" read as "on (cutting board)"
@@ -238,7 +266,7 @@ class _GraphBuilder:
             det = [c.lower_ for c in obj.children if c.dep_ == "det" and c.lower_ == "the"]
             words += det + [obj.lower_, "of"]
             obj = target
-        objects = self.nodes(obj)
+        objects = self.nodes(obj, own_relation_stops=True)
         if not objects:
             return
         if words == ["of"] and head.i in self.node_of:
@@ -251,7 +279,7 @@ class _GraphBuilder:
             words[0] = "on"
         elif words == ["in"] and obj.lemma_.lower() in CLOTHING:
             words = ["wear"]
-        subjects = self.nodes(head)
+        subjects = self.nodes(head, own_relation_stops=True)
         if subjects:
             self._relate(subjects, " ".join(words), objects)
         elif head.pos_ in ("VERB", "AUX"):
@@ -275,7 +303,7 @@ class _GraphBuilder:
                 if c.dep_ == "attr" and not objs:
                     continue
                 self._relate(subjects, vt, objs)
-            elif c.dep_ in ("acomp",) and verb.lemma_ in COPULAS:
+            elif c.dep_ == "acomp" and verb.lemma_ in COPULAS and _child(c, "prep") is None:
                 for s in subjects:
                     self.extra_attrs.setdefault(s, []).extend(_adjective_texts(c))
         # relative clause whose own subject is a noun: "the ball the boy holds"
@@ -322,6 +350,48 @@ def _of_object(tok):
     return _child(of, "pobj") if of is not None else None
 
 
+def _is_header(tok) -> bool:
+    return tok.lemma_.lower() in HEADER_NOUNS and tok.i + 1 < len(tok.doc) and tok.doc[tok.i + 1].text == ":"
+
+
+def _premodifier_word(tok) -> bool:
+    return tok.lower_ in COLOURS or tok.lower_ in MATERIALS or tok.lower_ in SIZE_WORDS
+
+
+def _next_is_noun(tok) -> bool:
+    nxt = tok.nbor(1) if tok.i + 1 < len(tok.doc) else None
+    return nxt is not None and (nxt.pos_ in ("NOUN", "PROPN") or _determined_adjective(nxt))
+
+
+def _premodifier_span(tok) -> list:
+    """Adjectives, colour and material words right before a noun, back to the determiner."""
+    out = []
+    k = tok.i - 1
+    while k >= 0:
+        w = tok.doc[k]
+        if w.pos_ == "ADJ" or (w.pos_ in ("NOUN", "PROPN") and _premodifier_word(w)):
+            if w.lower_ not in NON_VISUAL and w.lower_ not in PART_ADJECTIVES:
+                out.append(w)
+            k -= 1
+        else:
+            break
+    return out[::-1]
+
+
+def _determined_adjective(tok) -> bool:
+    """"a small pink square" with "square" tagged ADJ: a word with an article, at the end of
+    its phrase, is a noun."""
+    if tok.pos_ != "ADJ" or tok.dep_ not in ("ROOT", "pobj", "attr", "dobj", "nsubj", "appos", "dep", "conj",
+                                             "advcl", "npadvmod"):
+        return False
+    if tok.i + 1 < len(tok.doc) and tok.doc[tok.i + 1].pos_ in ("NOUN", "PROPN"):
+        return False
+    k = tok.i - 1  # walk back over the modifiers to what starts the phrase
+    while k >= 0 and (tok.doc[k].pos_ == "ADJ" or _premodifier_word(tok.doc[k])):
+        k -= 1
+    return k >= 0 and tok.doc[k].lower_ in ("a", "an", "the")
+
+
 def _misread_initial_noun(tok) -> bool:
     """A caption that opens with a bare verb or adverb and no subject ("grout in between tiles",
     "surfer sitting on board") opens with a noun the tagger misread: captions describe things."""
@@ -340,8 +410,8 @@ def _gerund_compound(tok) -> bool:
 def _adjective_texts(adj) -> list[str]:
     """An adjective with its adverbs ("partly cloudy"), and each coordinated adjective apart
     ("red and white" -> ["red", "white"])."""
-    words = [w for w in adj.subtree if w.i <= adj.i and w.dep_ in ("advmod", "npadvmod", "amod")
-             and w.head == adj and w.pos_ in ("ADV", "ADJ") and w.lower_ not in ("very", "too", "so")]
+    words = [w for w in adj.children if w.i < adj.i and w.dep_ in ("advmod", "npadvmod", "amod")
+             and (w.pos_ == "ADV" or w.lower_ in SHADES) and w.lower_ not in ("very", "too", "so")]
     out = [" ".join([w.lower_ for w in words] + [NUMBER_WORDS.get(adj.lower_, adj.lower_)])]
     for c in adj.children:
         if c.dep_ == "conj" and c.pos_ in ("ADJ", "NOUN", "VERB"):
