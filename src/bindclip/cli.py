@@ -78,6 +78,58 @@ def cmd_parse_eval(args) -> int:
     return 0
 
 
+def _world_from_args(args):
+    from .world import World, WorldConfig, make_split
+
+    kw = {"image_size": args.size}
+    if args.shapes:
+        kw["shapes"] = tuple(args.shapes.split(","))
+    if args.colours:
+        kw["colours"] = tuple(args.colours.split(","))
+    if args.max_objects:
+        kw["max_objects"] = args.max_objects
+    cfg = WorldConfig(**kw)
+    return World(cfg, make_split(cfg, args.split or [], seed=args.seed))
+
+
+def cmd_world_export(args) -> int:
+    from dataclasses import asdict
+
+    from .world.data import export_shards
+
+    world = _world_from_args(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    world.split.save(out / "split.json")
+    (out / "world.json").write_text(json.dumps(asdict(world.cfg), indent=1))
+    n_test = args.n_test if args.n_test is not None else max(1, args.n // 10)
+    t = time.perf_counter()
+    train = export_shards(world, out, args.n, "train", seed=args.seed, per_shard=args.per_shard)
+    test = export_shards(world, out, n_test, "test", seed=args.seed + 1, per_shard=args.per_shard)
+    dt = time.perf_counter() - t
+    print(f"wrote {args.n} train + {n_test} test scenes in {len(train) + len(test)} shards to {out} "
+          f"({(args.n + n_test) / dt:.0f} scenes/s); split: {out / 'split.json'}", file=sys.stderr)
+    return 0
+
+
+def cmd_world_preview(args) -> int:
+    from .world.preview import preview_grid
+
+    path = preview_grid(_world_from_args(args), args.output, n=args.n, seed=args.seed, part=args.part)
+    print(f"saved {path}", file=sys.stderr)
+    return 0
+
+
+def _world_options(p):
+    p.add_argument("--split", action="append", metavar="NAME:FRACTION",
+                   help="attr-holdout:F, rel-holdout:F or coverage:F (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (32..224)")
+    p.add_argument("--shapes", help="comma-separated shape names (default: 8 shapes)")
+    p.add_argument("--colours", help="comma-separated colour names (default: 8 colours)")
+    p.add_argument("--max-objects", type=int, help="objects per scene, at most (1..4)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bindclip", description=(
         "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
@@ -102,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="graph cache JSONL for the parser")
     p.add_argument("--json", default="parse-eval.json", help="where to save the scores (JSON)")
     p.set_defaults(func=cmd_parse_eval)
+
+    p = sub.add_parser("world", help="the synthetic compositional world: export shards, preview")
+    wsub = p.add_subparsers(dest="world_command", metavar="ACTION", required=True)
+    e = wsub.add_parser("export", help="write WebDataset shards (png + json) and split.json")
+    e.add_argument("--out", required=True, help="output directory")
+    e.add_argument("--n", type=int, required=True, help="training scenes")
+    e.add_argument("--n-test", type=int, help="held-out test scenes (default: n / 10)")
+    e.add_argument("--per-shard", type=int, default=10_000, help="samples per tar shard")
+    _world_options(e)
+    e.set_defaults(func=cmd_world_export)
+    v = wsub.add_parser("preview", help="a PNG grid of images with their captions")
+    v.add_argument("-o", "--output", default="world-preview.png")
+    v.add_argument("--n", type=int, default=16)
+    v.add_argument("--part", default="train", choices=("train", "test"))
+    _world_options(v)
+    v.set_defaults(func=cmd_world_preview)
     return ap
 
 
@@ -109,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .graphs import GraphFormatError
     from .graphs.captions import CaptionFileError
+    from .world import WorldConfigError
 
     try:
         return args.func(args)
-    except (GraphFormatError, CaptionFileError, FileNotFoundError) as e:
+    except (GraphFormatError, CaptionFileError, WorldConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

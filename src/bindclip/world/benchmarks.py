@@ -1,0 +1,150 @@
+"""SugarCrepe-style tests built from the world: an image, its true caption and false ones.
+
+Every negative is checked twice: it is false of the image (no way to map its objects onto the
+scene's makes it true), and it describes some other possible scene (known concepts, relations
+between distinct objects). Items whose negative cannot be made so are redrawn, not kept.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from ..graphs import SceneGraph, SGObject, SGRelation
+from .captions import Mention, Statement, caption_text, count_caption, gold_graph, mention_text
+from .concepts import INVERSE, RELATIONS, WorldConfig
+from .scenes import Scene, WorldObject, relation
+from .world import Sample, World
+
+TASKS = ("swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object", "count")
+PHRASE_TO_CANON = {p: c for c, ps in RELATIONS.items() for p in ps}
+
+
+@dataclass
+class Item:
+    task: str
+    scene: Scene
+    positive: str
+    negatives: list[str]
+    positive_graph: SceneGraph
+    negative_graphs: list[SceneGraph] = field(default_factory=list)
+
+
+def satisfies(scene: Scene, graph: SceneGraph, cfg: WorldConfig) -> bool:
+    """Is the graph true of the scene: distinct objects matching each node's shape, colour (and
+    size and count when stated), with every relation holding?"""
+    objs = scene.objects
+    for node in graph.objects:
+        counts = [a for a in node.attributes if a.isdigit()]
+        if counts and node.name == "shape":
+            return int(counts[0]) == len(objs)
+    if len(graph.objects) > len(objs):
+        return False
+    for assign in itertools.permutations(range(len(objs)), len(graph.objects)):
+        if all(_matches(objs[k], n) for k, n in zip(assign, graph.objects)) and all(
+                PHRASE_TO_CANON.get(r.predicate) in relation(objs[assign[r.subject]], objs[assign[r.object]],
+                                                             cfg.relation_margin) for r in graph.relations):
+            return True
+    return False
+
+
+def _matches(o: WorldObject, node: SGObject) -> bool:
+    return node.name == o.shape and all(a in (o.colour, o.size) for a in node.attributes)
+
+
+def plausible(graph: SceneGraph, cfg: WorldConfig) -> bool:
+    """Some scene could make it true: known concepts, relations between two different objects."""
+    known = set(cfg.colours) | set(cfg.sizes)
+    return all(n.name in cfg.shapes and all(a in known for a in n.attributes) for n in graph.objects) and \
+        all(r.subject != r.object and r.predicate in PHRASE_TO_CANON for r in graph.relations)
+
+
+def _with_mentions(scene: Scene, st: Statement, objects) -> tuple[str, SceneGraph]:
+    """Re-caption a statement after changing the scene's objects it mentions."""
+    fake = Scene(tuple(objects))
+    text = caption_text(fake, st)
+    return text, gold_graph(fake, st, text)
+
+
+def _negative(task: str, sample: Sample, world: World, rng: random.Random):
+    scene, st, cfg = sample.scene, sample.statement, world.cfg
+    objs = list(scene.objects)
+    if task == "swap-attribute":
+        a, b = st.mentions[0].obj, st.mentions[1].obj
+        if objs[a].colour == objs[b].colour:
+            return None
+        objs[a], objs[b] = (WorldObject(objs[a].shape, objs[b].colour, objs[a].size, objs[a].x, objs[a].y, objs[a].r),
+                            WorldObject(objs[b].shape, objs[a].colour, objs[b].size, objs[b].x, objs[b].y, objs[b].r))
+        return _with_mentions(scene, st, objs)
+    if task == "swap-relation":
+        m = list(st.mentions)
+        m[0], m[1] = m[1], m[0]
+        return _with_mentions(scene, Statement(st.template, tuple(m), st.relations), objs)
+    if task == "replace-attribute":
+        k = st.mentions[rng.randrange(len(st.mentions))].obj
+        others = [c for c in cfg.colours if c != objs[k].colour]
+        o = objs[k]
+        objs[k] = WorldObject(o.shape, rng.choice(others), o.size, o.x, o.y, o.r)
+        return _with_mentions(scene, st, objs)
+    if task == "replace-relation":
+        s, canon, phrase, o = st.relations[0]
+        inv = INVERSE[canon]
+        new_phrase = RELATIONS[inv][RELATIONS[canon].index(phrase)]
+        return _with_mentions(scene, Statement(st.template, st.mentions, ((s, inv, new_phrase, o),) + st.relations[1:]), objs)
+    if task == "add-object":
+        shape, colour = rng.choice(cfg.shapes), rng.choice(cfg.colours)
+        extra = WorldObject(shape, colour, rng.choice(cfg.sizes), 0.5, 0.5, 0.0)
+        text = f"{sample.caption}; there is also {mention_text(extra, False)}"
+        g = sample.graph
+        return text, SceneGraph(g.objects + (SGObject(shape, (colour,)),), g.relations, text)
+    raise ValueError(f"unknown task {task!r}; tasks: {TASKS}")
+
+
+def build_items(world: World, task: str, n: int, seed: int = 0, part: str = "test") -> list[Item]:
+    """n items of one task on `part` scenes (two objects; count uses 1-4)."""
+    rng = random.Random(f"{seed}/{task}")
+    items: list[Item] = []
+    cfg = world.cfg
+    for _ in range(n * 50):
+        if len(items) == n:
+            break
+        if task == "count":
+            s = world.sample(rng, part)
+            k = len(s.scene.objects)
+            pos, pos_g = count_caption(k)
+            wrong = rng.choice([m for m in range(1, 5) if m != k])
+            neg, neg_g = count_caption(wrong)
+            items.append(Item(task, s.scene, pos, [neg], pos_g, [neg_g]))
+            continue
+        s = world.sample(rng, part, n_objects=2)
+        if not s.statement.relations:
+            continue
+        made = _negative(task, s, world, rng)
+        if made is None:
+            continue
+        text, g = made
+        if text == s.caption or satisfies(s.scene, g, cfg) or not plausible(g, cfg) \
+                or not satisfies(s.scene, s.graph, cfg):
+            continue
+        items.append(Item(task, s.scene, s.caption, [text], s.graph, [g]))
+    if len(items) < n:
+        raise RuntimeError(f"{task}: only {len(items)} of {n} valid items could be drawn")
+    return items
+
+
+def zero_shot_classes(cfg: WorldConfig) -> list[tuple[str, str]]:
+    """Every (colour, shape) class, held-out pairs included."""
+    return [(c, s) for c in cfg.colours for s in cfg.shapes]
+
+
+def zero_shot_items(world: World, n_per_class: int = 2, seed: int = 0) -> list[tuple[Scene, int]]:
+    """Single-object scenes, each labelled with its (colour, shape) class index."""
+    rng = random.Random(f"{seed}/zero-shot")
+    from .scenes import place
+
+    out = []
+    for label, (colour, shape) in enumerate(zero_shot_classes(world.cfg)):
+        for _ in range(n_per_class):
+            scene = place(world.cfg, [(shape, colour, rng.choice(world.cfg.sizes))], rng)
+            out.append((scene, label))
+    return out
