@@ -2,7 +2,8 @@ import pytest
 
 from bindclip.graphs import SceneGraph, SGObject, SGRelation
 from bindclip.world import World, WorldConfig, make_split
-from bindclip.world.benchmarks import TASKS, build_items, plausible, satisfies, zero_shot_classes, zero_shot_items
+from bindclip.world.benchmarks import (TASKS, build_items, plausible, retrieval_set, satisfies, zero_shot_classes,
+                                       zero_shot_items)
 from bindclip.world.scenes import Scene, WorldObject
 
 
@@ -51,3 +52,11 @@ def test_zero_shot_covers_every_class(world):
     items = zero_shot_items(world, n_per_class=2)
     assert sorted({label for _, label in items}) == list(range(64))
     assert all(len(s.objects) == 1 for s, _ in items)
+
+
+def test_retrieval_set_is_held_out_and_true(world):
+    samples = retrieval_set(world, 50)
+    held = set(world.split.held_out_pairs)
+    assert len(samples) == 50
+    assert all(o.pair in held for s in samples for o in s.scene.objects)
+    assert all(satisfies(s.scene, s.graph, world.cfg) for s in samples)

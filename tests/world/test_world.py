@@ -56,8 +56,11 @@ def test_relations_from_geometry_with_margin():
     a, b = obj(x=0.2, y=0.5), obj(x=0.8, y=0.5)
     assert relation(a, b, 0.5) == ["left of"] and relation(b, a, 0.5) == ["right of"]
     assert relation(obj(x=0.5, y=0.2), obj(x=0.5, y=0.8), 0.5) == ["above"]
-    assert relation(obj(x=0.5), obj(x=0.53, y=0.51), 0.5) == []  # too close to say
+    assert relation(obj(x=0.5), obj(x=0.53, y=0.51), 0.5) == ["next to"]  # no direction to say
+    assert relation(obj(x=0.3), obj(x=0.55), 0.5) == ["left of", "next to"]
+    assert relation(obj(x=0.3, y=0.3), obj(x=0.55, y=0.55), 0.5) == ["left of", "above"]
     assert canonical_triplet("star", "right of", "heart") == ("heart", "left of", "star")
+    assert canonical_triplet("star", "next to", "heart") == ("heart", "next to", "star")
 
 
 def test_parser_reads_back_every_template(spacy_parser):

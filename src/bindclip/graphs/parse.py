@@ -198,7 +198,7 @@ class _GraphBuilder:
             return []
         for c in tok.children:
             if c.dep_ == "conj" and c.pos_ in ("NOUN", "PROPN"):
-                if own_relation_stops and any(g.dep_ == "prep" for g in c.children):
+                if own_relation_stops and _has_own_relation(c):
                     continue
                 out += self.nodes(c, own_relation_stops)
         return out
@@ -348,6 +348,11 @@ def _of_object(tok):
     """The object of the "of" after a noun ("group of >people<"), or None."""
     of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
     return _child(of, "pobj") if of is not None else None
+
+
+def _has_own_relation(tok) -> bool:
+    """A conjunct with its own prepositional phrase ("... and a dog next to a cat")."""
+    return any(c.dep_ == "prep" or c.dep_ == "advmod" and _child(c, "prep") is not None for c in tok.children)
 
 
 def _is_header(tok) -> bool:

@@ -89,6 +89,8 @@ def _negative(task: str, sample: Sample, world: World, rng: random.Random):
     if task == "replace-relation":
         s, canon, phrase, o = st.relations[0]
         inv = INVERSE[canon]
+        if inv == canon:
+            return None  # "next to" has no opposite
         new_phrase = RELATIONS[inv][RELATIONS[canon].index(phrase)]
         return _with_mentions(scene, Statement(st.template, st.mentions, ((s, inv, new_phrase, o),) + st.relations[1:]), objs)
     if task == "add-object":
@@ -130,6 +132,13 @@ def build_items(world: World, task: str, n: int, seed: int = 0, part: str = "tes
     if len(items) < n:
         raise RuntimeError(f"{task}: only {len(items)} of {n} valid items could be drawn")
     return items
+
+
+def retrieval_set(world: World, n: int, seed: int = 0, part: str = "test") -> list[Sample]:
+    """n test scenes with their captions, for image->text and text->image retrieval. A hit is
+    any caption true of the image (`satisfies`), since two scenes can share a description."""
+    rng = random.Random(f"{seed}/retrieval")
+    return [world.sample(rng, part) for _ in range(n)]
 
 
 def zero_shot_classes(cfg: WorldConfig) -> list[tuple[str, str]]:

@@ -31,8 +31,9 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "right of": ("to the right of", "on the right of", "right of"),
     "above": ("above",),
     "below": ("below",),
+    "next to": ("next to",),  # side by side and close; symmetric, so never a swap negative
 }
-INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above", "next to": "next to"}
 NUMBER_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
 
 

@@ -42,6 +42,8 @@ def relation(a: WorldObject, b: WorldObject, margin: float) -> list[str]:
         out.append("left of" if dx > 0 else "right of")
     if abs(dy) > m and abs(dy) >= 0.5 * abs(dx):
         out.append("above" if dy > 0 else "below")
+    if abs(dy) < 0.5 * max(a.r, b.r) and abs(dx) < 1.5 * (a.r + b.r):
+        out.append("next to")
     return out
 
 
@@ -60,6 +62,8 @@ def canonical_triplet(s_shape: str, rel: str, o_shape: str) -> tuple[str, str, s
     its left-of / above form."""
     if rel in ("right of", "below"):
         return (o_shape, INVERSE[rel], s_shape)
+    if rel == "next to":
+        return (min(s_shape, o_shape), rel, max(s_shape, o_shape))
     return (s_shape, rel, o_shape)
 
 
