@@ -26,6 +26,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/parser.py
+	$(BIN)/python benchmarks/world.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -36,7 +36,8 @@ def cmd_parse(args) -> int:
     from .graphs.parse import make_parser
 
     captions = read_captions(args.input, column=args.column, encoding_errors=args.encoding_errors)
-    parser = make_parser(args.parser, cache=args.cache)
+    kwargs = {"n_process": args.n_process} if args.parser == "spacy" else {}
+    parser = make_parser(args.parser, cache=args.cache, **kwargs)
     t = time.perf_counter()
     graphs = _parse_all(parser, captions)
     dt = time.perf_counter() - t
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parser", default="spacy", help="'spacy' or 'seq2seq:MODEL_DIR' (a local T5 parser)")
     p.add_argument("--cache", help="graph cache JSONL: captions parsed before are read, not re-parsed")
     p.add_argument("--column", default="caption", help="CSV column / JSONL field holding the caption")
+    p.add_argument("--n-process", type=int, default=1, help="spaCy worker processes (for many cores)")
     p.add_argument("--encoding-errors", choices=("strict", "replace"), default="strict",
                    help="non-UTF-8 bytes: stop with the file and line (strict) or replace them")
     p.set_defaults(func=cmd_parse)
