@@ -1,7 +1,7 @@
 """Each construction the parser handles: a caption in, the exact graph out."""
 import pytest
 
-from bindclip.graphs import SceneGraph, SGObject, SGRelation
+from bindclip.graphs import SceneGraph, SGObject
 from bindclip.graphs.parse import GraphCache, Parser, caption_key, make_parser
 
 

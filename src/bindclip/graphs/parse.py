@@ -229,31 +229,9 @@ class _GraphBuilder:
             self._relate(self.nodes(_child(tok, "nsubj")), "have", self.nodes(tok))
 
     def _prep_relation(self, prep):
-        head = prep.head
-        words = [prep.lower_]
-        # "next to", "close to", "out of", "in between": the preposition hangs off a modifier
-        if head.pos_ in ("ADV", "ADJ", "ADP") and head.dep_ in ("advmod", "prep", "acomp", "prt", "amod"):
-            if head.dep_ == "prep" and any(c.dep_ == "pobj" for c in head.children):
-                pass  # a stacked preposition with its own object is a relation of its own
-            else:
-                words = [head.lower_] + words
-                head = head.head
-        if (head.lower_ in ("left", "right") and words == ["of"] and head.i not in self.node_of
-                and head.dep_ != "pobj"):
-            # "a circle is left of it": the tagger reads "left" as the verb "leave" or a noun
-            words = [head.lower_, "of"]
-            own = _child(head, "nsubj")
-            if head.pos_ in ("VERB", "AUX") and own is not None:
-                pass
-            elif head.dep_ in ("acomp",) and head.head.pos_ in ("AUX", "VERB"):
-                head = head.head
-            else:
-                before = [i for i in self.node_of if i < head.i]
-                if not before:
-                    return
-                head = self.doc[max(before)]
-        if _is_header(head) and _child(head, "appos") is not None:
-            head = _child(head, "appos")  # "two objects: a cat on a mat" hangs "on" off "objects"
+        head, words = self._phrase_head(prep)
+        if head is None:
+            return
         obj = _child(prep, "pobj")
         if obj is None:
             pcomp = _child(prep, "pcomp")  # "on cutting board" read as "on (cutting board)"
@@ -262,10 +240,9 @@ class _GraphBuilder:
                 return
         # "on top of X", "to the left of X": fold the relational noun into the phrase
         if obj.lemma_.lower() in RELATIONAL_NOUNS and obj.i not in self.node_of:
-            target = _of_object(obj)
             det = [c.lower_ for c in obj.children if c.dep_ == "det" and c.lower_ == "the"]
             words += det + [obj.lower_, "of"]
-            obj = target
+            obj = _of_object(obj)
         objects = self.nodes(obj, own_relation_stops=True)
         if not objects:
             return
@@ -273,17 +250,36 @@ class _GraphBuilder:
             # "the seat of the toilet": part-whole, as FACTUAL writes it
             self._relate(objects, "have", self.nodes(head))
             return
-        if words in (["in", "between"], ["inside", "of"]):
-            words = words[:1] if words[0] == "inside" else ["between"]
-        elif words[0] == "at" and len(words) > 1:  # "at the top of" is "on top of"
-            words[0] = "on"
-        elif words == ["in"] and obj.lemma_.lower() in CLOTHING:
-            words = ["wear"]
+        words = _normalise_phrase(words, obj)
         subjects = self.nodes(head, own_relation_stops=True)
         if subjects:
             self._relate(subjects, " ".join(words), objects)
         elif head.pos_ in ("VERB", "AUX"):
             self._verb_prep_relation(head, prep, words, objects)
+
+    def _phrase_head(self, prep):
+        """The token a preposition relates from, and the words of the relation phrase so far."""
+        head, words = prep.head, [prep.lower_]
+        # "next to", "close to", "out of", "in between": the preposition hangs off a modifier,
+        # unless that modifier is a preposition with an object of its own
+        if (head.pos_ in ("ADV", "ADJ", "ADP") and head.dep_ in ("advmod", "prep", "acomp", "prt", "amod")
+                and not (head.dep_ == "prep" and _child(head, "pobj") is not None)):
+            words = [head.lower_] + words
+            head = head.head
+        if (head.lower_ in ("left", "right") and words == ["of"] and head.i not in self.node_of
+                and head.dep_ != "pobj"):
+            # "a circle is left of it": the tagger reads "left" as the verb "leave" or a noun
+            words = [head.lower_, "of"]
+            if head.pos_ in ("VERB", "AUX") and _child(head, "nsubj") is not None:
+                pass  # the verb's own subject is the subject
+            elif head.dep_ == "acomp" and head.head.pos_ in ("AUX", "VERB"):
+                head = head.head
+            else:
+                before = [i for i in self.node_of if i < head.i]
+                head = self.doc[max(before)] if before else None
+        if head is not None and _is_header(head) and _child(head, "appos") is not None:
+            head = _child(head, "appos")  # "two objects: a cat on a mat" hangs "on" off "objects"
+        return head, words
 
     def _verb_prep_relation(self, verb, prep, words, objects):
         if prep.dep_ == "agent":  # passive with agent: "bear surrounded by grass"
@@ -348,6 +344,19 @@ def _of_object(tok):
     """The object of the "of" after a noun ("group of >people<"), or None."""
     of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
     return _child(of, "pobj") if of is not None else None
+
+
+def _normalise_phrase(words: list[str], obj) -> list[str]:
+    """Equivalent phrasings as scene-graph data writes them."""
+    if words == ["in", "between"]:
+        return ["between"]
+    if words == ["inside", "of"]:
+        return ["inside"]
+    if words[0] == "at" and len(words) > 1:  # "at the top of" is "on top of"
+        return ["on"] + words[1:]
+    if words == ["in"] and obj.lemma_.lower() in CLOTHING:
+        return ["wear"]  # "a man in a white shirt"
+    return words
 
 
 def _has_own_relation(tok) -> bool:

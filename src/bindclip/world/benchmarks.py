@@ -10,8 +10,8 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from ..graphs import SceneGraph, SGObject, SGRelation
-from .captions import Mention, Statement, caption_text, count_caption, gold_graph, mention_text
+from ..graphs import SceneGraph, SGObject
+from .captions import Statement, caption_text, count_caption, gold_graph, mention_text
 from .concepts import INVERSE, RELATIONS, WorldConfig
 from .scenes import Scene, WorldObject, relation
 from .world import Sample, World

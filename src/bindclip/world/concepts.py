@@ -6,7 +6,7 @@ two fixed positions).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # well separated in RGB (pairwise distance >= ~120) on a dark background
 COLOURS: dict[str, tuple[int, int, int]] = {
