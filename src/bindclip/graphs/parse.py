@@ -295,10 +295,7 @@ class _GraphBuilder:
         vt = self._verb_text(verb)
         for c in verb.children:
             if c.dep_ in ("dobj", "attr", "oprd") and vt:
-                objs = self.nodes(c)
-                if c.dep_ == "attr" and not objs:
-                    continue
-                self._relate(subjects, vt, objs)
+                self._relate(subjects, vt, self.nodes(c))
             elif c.dep_ == "acomp" and verb.lemma_ in COPULAS and _child(c, "prep") is None:
                 for s in subjects:
                     self.extra_attrs.setdefault(s, []).extend(_adjective_texts(c))
