@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..graphs import SceneGraph, SGObject
 from .captions import Statement, caption_text, count_caption, gold_graph, mention_text
 from .concepts import INVERSE, RELATIONS, WorldConfig
-from .scenes import Scene, WorldObject, relation
+from .scenes import Scene, WorldObject, place, relation
 from .world import Sample, World
 
 TASKS = ("swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object", "count")
@@ -73,8 +73,7 @@ def _negative(task: str, sample: Sample, world: World, rng: random.Random):
         a, b = st.mentions[0].obj, st.mentions[1].obj
         if objs[a].colour == objs[b].colour:
             return None
-        objs[a], objs[b] = (WorldObject(objs[a].shape, objs[b].colour, objs[a].size, objs[a].x, objs[a].y, objs[a].r),
-                            WorldObject(objs[b].shape, objs[a].colour, objs[b].size, objs[b].x, objs[b].y, objs[b].r))
+        objs[a], objs[b] = replace(objs[a], colour=objs[b].colour), replace(objs[b], colour=objs[a].colour)
         return _with_mentions(scene, st, objs)
     if task == "swap-relation":
         m = list(st.mentions)
@@ -83,8 +82,7 @@ def _negative(task: str, sample: Sample, world: World, rng: random.Random):
     if task == "replace-attribute":
         k = st.mentions[rng.randrange(len(st.mentions))].obj
         others = [c for c in cfg.colours if c != objs[k].colour]
-        o = objs[k]
-        objs[k] = WorldObject(o.shape, rng.choice(others), o.size, o.x, o.y, o.r)
+        objs[k] = replace(objs[k], colour=rng.choice(others))
         return _with_mentions(scene, st, objs)
     if task == "replace-relation":
         s, canon, phrase, o = st.relations[0]
@@ -149,8 +147,6 @@ def zero_shot_classes(cfg: WorldConfig) -> list[tuple[str, str]]:
 def zero_shot_items(world: World, n_per_class: int = 2, seed: int = 0) -> list[tuple[Scene, int]]:
     """Single-object scenes, each labelled with its (colour, shape) class index."""
     rng = random.Random(f"{seed}/zero-shot")
-    from .scenes import place
-
     out = []
     for label, (colour, shape) in enumerate(zero_shot_classes(world.cfg)):
         for _ in range(n_per_class):
