@@ -17,3 +17,25 @@ def lemmatizer(spacy_parser):
     from bindclip.graphs.nlp import PhraseLemmatizer
 
     return PhraseLemmatizer(spacy_parser.nlp)
+
+
+def small_oc_clip(**binding):
+    """A tiny OC-CLIP (32 px, patch 8, binding width 32) that builds in under a second."""
+    import torch
+
+    from bindclip.models import OCCLIP, BackboneConfig, BindingConfig, OCClipConfig
+
+    torch.manual_seed(0)
+    cfg = OCClipConfig(backbone=BackboneConfig("bindclip-vit-tiny-32"),
+                       binding=BindingConfig(dim=32, heads=2, **binding), obj_dim=16, rel_dim=16, rel_hidden=24)
+    return OCCLIP(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def make_oc_clip():
+    return small_oc_clip
+
+
+@pytest.fixture(scope="session")
+def oc_clip():
+    return small_oc_clip()

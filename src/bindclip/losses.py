@@ -7,35 +7,24 @@ and the rank's own slice is put back so its gradient survives (or gathered with 
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def gather_features(features: torch.Tensor, rank: int, world_size: int,
-                    gather_with_grad: bool = False) -> torch.Tensor:
-    """[n, ...] on each rank -> [world_size * n, ...], rank-major. Without `gather_with_grad` only
-    the local slice carries gradient (enough when every rank computes the full logits)."""
-    if world_size == 1:
-        return features
-    if gather_with_grad:
-        from torch.distributed.nn import all_gather as all_gather_with_grad
-
-        return torch.cat(all_gather_with_grad(features), dim=0)
-    parts = [torch.zeros_like(features) for _ in range(world_size)]
-    dist.all_gather(parts, features.detach())
-    parts[rank] = features
-    return torch.cat(parts, dim=0)
+from .distributed import gather_features, gather_ragged, gather_rows
+from .models.c2lip import cross_attention_pool_scores
 
 
 class ClipLoss(nn.Module):
     """Symmetric InfoNCE over image-text pairs.
 
     local_loss: each rank scores only its own images (and texts) against everything gathered,
-    which costs n x B instead of B x B; the mean over ranks equals the full-batch loss.
+    which costs n x B instead of B x B; the mean over ranks equals the full-batch loss. The defaults
+    (local loss, gather with gradient) also give each rank the full-batch gradient of its own
+    samples after DDP's averaging, so the loss keeps its weight beside other losses at any world
+    size (open_clip's default, without either, scales the gradient by 1 / world_size).
     """
 
-    def __init__(self, local_loss: bool = False, gather_with_grad: bool = False, rank: int = 0,
+    def __init__(self, local_loss: bool = True, gather_with_grad: bool = True, rank: int = 0,
                  world_size: int = 1):
         super().__init__()
         self.local_loss, self.gather_with_grad = local_loss, gather_with_grad
@@ -77,3 +66,110 @@ class SigLipLoss(nn.Module):
         labels[torch.arange(n), torch.arange(n) + n * self.rank] = 1.0
         loss = -F.logsigmoid(labels * logits).sum() / n
         return {"contrastive_loss": loss} if output_dict else loss
+
+
+class OCClipLoss(nn.Module):
+    """OC-CLIP: image-text InfoNCE on the structured score, plus the local graph loss.
+
+    The local loss is, per image, cross-entropy over [S(x, G), S(x, G~_1), ...] where G~ are G's
+    counterfactuals (subject/object swapped, endpoints re-drawn): in-batch captions almost never
+    differ from the true one only in relation direction, so without it the relation term is free to
+    collapse to a symmetric function. Captions without counterfactuals (no relation) are skipped.
+    Each rank scores its images against every caption; the rows are gathered, so every rank computes
+    the full-batch loss.
+    """
+
+    def __init__(self, contrastive_weight: float = 1.0, local_weight: float = 1.0):
+        super().__init__()
+        self.contrastive_weight, self.local_weight = contrastive_weight, local_weight
+
+    def forward(self, logits_per_image, logit_scale=None, counterfactual_logits=None,
+                counterfactual_mask=None, output_dict: bool = True):
+        logits = gather_rows(logits_per_image)  # [I, C], I == C
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        out = {"contrastive_loss": self.contrastive_weight * contrastive}
+        if counterfactual_logits is not None and self.local_weight:
+            cf = gather_rows(counterfactual_logits)
+            mask = gather_rows(counterfactual_mask.long(), with_grad=False).bool()
+            has = mask[:, 1:].any(1)
+            if has.any():
+                cf = cf[has].masked_fill(~mask[has], float("-inf"))
+                local = F.cross_entropy(cf, torch.zeros(cf.shape[0], dtype=torch.long, device=cf.device))
+            else:
+                local = cf.sum() * 0.0
+            out["local_graph_loss"] = self.local_weight * local
+        return out if output_dict else sum(out.values())
+
+
+def concept_positives(owner: torch.Tensor, n_images: int, ids: torch.Tensor | None = None) -> torch.Tensor:
+    """[M, N] bool: image m is a positive of phrase n. By owner, or, given phrase ids, every image whose
+    caption has the same phrase text (a batch of scenes repeats "red circle"; labelling all but one
+    of those images negative would teach the model to tell identical concepts apart)."""
+    own = F.one_hot(owner, n_images).float()  # [N, M]
+    if ids is None:
+        return own.T > 0
+    same = (ids[:, None] == ids[None, :]).float()  # [N, N]
+    return (same @ own).T > 0
+
+
+def sigmoid_concept_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Binary match / no-match per (image, phrase), summed and divided by the phrase count (C2LIP)."""
+    labels = positives.float() * 2 - 1
+    return -F.logsigmoid(labels * logits).sum() / logits.shape[1]
+
+
+def softmax_concept_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Multi-positive InfoNCE, both ways: each phrase picks its image(s) among all images, each image
+    picks its phrases among all phrases (targets spread evenly over the positives)."""
+    pos = positives.float()
+    per_phrase = -(pos / pos.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+    has = positives.any(1)
+    pos_img = pos[has]
+    per_image = -(pos_img / pos_img.sum(1, keepdim=True) * logits[has].log_softmax(1)).sum(1).mean()
+    return (per_phrase + per_image) / 2
+
+
+class C2LipLoss(nn.Module):
+    """C2LIP: caption contrastive loss + lambda_npc * L_npc + lambda_xac * L_xac.
+
+    L_npc scores the pooled image embedding against every phrase of the batch, L_xac the phrase's own
+    cross-attention pooling of each image's patches (models.c2lip.cross_attention_pool_scores). Both
+    use the model's logit scale (and bias, sigmoid form). Across ranks the phrases are gathered with
+    their owners re-offset to global image ids (the official NPC loss indexes global owners into
+    local rows), each rank scores its own images against all phrases, and the rows are gathered so
+    every rank computes the full-batch concept losses.
+    """
+
+    def __init__(self, sigmoid: bool = True, npc_weight: float = 1.0, xac_weight: float = 0.01,
+                 xac_temperature: float = 1.0, match_phrase_text: bool = True, rank: int = 0,
+                 world_size: int = 1):
+        super().__init__()
+        self.sigmoid, self.npc_weight, self.xac_weight = sigmoid, npc_weight, xac_weight
+        self.xac_temperature, self.match_phrase_text = xac_temperature, match_phrase_text
+        self.rank, self.world_size = rank, world_size
+        self.caption_loss = (SigLipLoss(rank=rank, world_size=world_size) if sigmoid
+                             else ClipLoss(rank=rank, world_size=world_size))
+
+    def forward(self, image_features, text_features, patch_features, phrase_features, phrase_owner,
+                logit_scale, logit_bias=None, phrase_ids=None, output_dict: bool = True):
+        if self.sigmoid:
+            out = self.caption_loss(image_features, text_features, logit_scale, logit_bias)
+        else:
+            out = self.caption_loss(image_features, text_features, logit_scale)
+        counts = [p.shape[0] for p in gather_ragged(image_features.detach(), with_grad=False)]
+        owners = gather_ragged(phrase_owner, with_grad=False)
+        owner = torch.cat([o + sum(counts[:r]) for r, o in enumerate(owners)])
+        phrases = gather_rows(phrase_features)
+        ids = gather_rows(phrase_ids, with_grad=False) if (
+            self.match_phrase_text and phrase_ids is not None) else None
+        positives = concept_positives(owner, sum(counts), ids)
+        bias = logit_bias if self.sigmoid and logit_bias is not None else 0.0
+        loss = sigmoid_concept_loss if self.sigmoid else softmax_concept_loss
+        if self.npc_weight:
+            npc = gather_rows(image_features @ phrases.T)
+            out["npc_loss"] = self.npc_weight * loss(logit_scale * npc + bias, positives)
+        if self.xac_weight:
+            xac = gather_rows(cross_attention_pool_scores(patch_features, phrases, self.xac_temperature))
+            out["xac_loss"] = self.xac_weight * loss(logit_scale * xac + bias, positives)
+        return out if output_dict else sum(out.values())

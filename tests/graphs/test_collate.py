@@ -7,7 +7,7 @@ def test_collate_pads_and_shares_texts():
     g1 = SceneGraph([SGObject("circle", ("red",)), SGObject("square", ("blue",))], [SGRelation(0, "left of", 1)])
     g2 = SceneGraph([SGObject("circle", ("red",))])
     g3 = SceneGraph()
-    b = collate_graphs([g1, g2, g3])
+    b = collate_graphs([g1, g2, g3], empty_as_caption=False)
     assert b.texts == ["red circle", "blue square", "left of"]
     assert b.node_text.tolist() == [[0, 1], [0, 0], [0, 0]]
     assert b.node_mask.tolist() == [[True, True], [True, False], [False, False]]
@@ -28,5 +28,27 @@ def test_collate_caps_drop_relations_past_the_kept_nodes():
 
 
 def test_empty_batch_has_one_text():
-    b = collate_graphs([SceneGraph()])
+    b = collate_graphs([SceneGraph()], empty_as_caption=False)
     assert b.texts == [""] and not b.node_mask.any() and not b.rel_mask.any()
+
+
+def test_empty_graph_becomes_its_caption():
+    b = collate_graphs([SceneGraph(caption=" a blur "), SceneGraph([SGObject("dog")])])
+    assert b.texts == ["a blur", "dog"]
+    assert b.node_mask.tolist() == [[True], [True]] and not b.rel_mask.any()
+    assert b.captions == [" a blur ", ""]
+
+
+def test_counterfactual_indices_follow_the_relations():
+    g = SceneGraph([SGObject("a"), SGObject("b"), SGObject("c")],
+                   [SGRelation(0, "on", 1), SGRelation(2, "by", 0)], "x")
+    single = SceneGraph([SGObject("a")])
+    b = collate_graphs([g, single], counterfactuals=3, n_shuffled=1)
+    cfs = g.counterfactuals(1, seed=0)
+    assert b.cf_mask.tolist() == [[True, True, True], [False, False, False]]
+    for j, cf in enumerate(cfs):
+        assert b.cf_subject[0, j].tolist() == [r.subject for r in cf.relations]
+        assert b.cf_object[0, j].tolist() == [r.object for r in cf.relations]
+    assert b.cf_subject[0, 0].tolist() == [1, 2]  # first negative: relation 0 swapped
+    moved = b.to("cpu")
+    assert moved.cf_mask.tolist() == b.cf_mask.tolist() and moved.captions == b.captions

@@ -1,0 +1,162 @@
+"""open_clip backbones: build by name or JSON config, load local weights, reach the patch tokens.
+
+Any open_clip architecture plugs in. bindclip adds small configs (`bindclip-vit-tiny-32`,
+`bindclip-vit-tiny-64`, `bindclip-siglip-tiny-*`) that train on a laptop CPU. Weights only ever come
+from a local file, loaded with `weights_only=True`; a hub download is never attempted.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.timm_model import TimmModel
+from open_clip.transformer import VisionTransformer
+from torch import nn
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+open_clip.add_model_config(CONFIG_DIR)
+
+
+class CheckpointError(ValueError):
+    """A weights file that does not fit the model; the message names the file and the parameter."""
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "bindclip-vit-tiny-64"  # any open_clip model name (open_clip.list_models())
+    config_file: str | None = None  # a JSON model config in open_clip's format; overrides `name`
+    pretrained: str | None = None  # local checkpoint (.pt/.bin/.safetensors); never a hub tag
+    token_layer: int = -1  # ViT block whose patch tokens feed OC-CLIP's binding (-1 last, -3 = L-2)
+
+
+def model_config(cfg: BackboneConfig) -> dict:
+    if cfg.config_file:
+        try:
+            return json.loads(Path(cfg.config_file).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{cfg.config_file}: cannot read the model config ({e})") from None
+    found = open_clip.get_model_config(cfg.name)
+    if found is None:
+        raise ValueError(f"unknown open_clip model {cfg.name!r}; choose one of open_clip.list_models() "
+                         f"or pass config_file")
+    return found
+
+
+def create_backbone(cfg: BackboneConfig) -> nn.Module:
+    """An open_clip CLIP/CustomTextCLIP, randomly initialised, then loaded from `cfg.pretrained`."""
+    mc = dict(model_config(cfg))
+    mc.get("vision_cfg", {}).pop("timm_model_pretrained", None)  # never fetch timm weights
+    custom = mc.pop("custom_text", False) or "hf_model_name" in mc.get("text_cfg", {})
+    mc.pop("multimodal_cfg", None)
+    mc.pop("preprocess_cfg", None)
+    model = (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**mc)
+    if cfg.pretrained:
+        load_weights(model, cfg.pretrained)
+    return model
+
+
+def get_tokenizer(cfg: BackboneConfig):
+    if not cfg.config_file:
+        return open_clip.get_tokenizer(cfg.name)
+    text_cfg = model_config(cfg).get("text_cfg", {})
+    if "hf_tokenizer_name" in text_cfg:
+        return open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"],
+                                               context_length=text_cfg.get("context_length", 77))
+    return open_clip.tokenizer.SimpleTokenizer(context_length=text_cfg.get("context_length", 77))
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors from a local checkpoint: safetensors, or a torch file holding a state dict (possibly
+    under 'state_dict'/'model', possibly with DDP's 'module.' prefix)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file (weights load only from local files)")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated files, non-tensor payloads
+        raise CheckpointError(f"{path}: not a loadable weights-only checkpoint ({e})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{path}: expected a state dict, found {type(sd).__name__}")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> None:
+    """Load a local checkpoint, naming the first parameter whose shape does not match."""
+    sd = read_state_dict(path)
+    own = model.state_dict()
+    for k, v in sd.items():
+        if k in own and own[k].shape != v.shape:
+            raise CheckpointError(f"{path}: parameter {k!r} has shape {tuple(v.shape)} in the checkpoint "
+                                  f"but {tuple(own[k].shape)} in the model")
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k != "attn_mask"]
+    if strict and (missing or unexpected):
+        what = f"missing {missing[:5]}" if missing else f"unexpected {unexpected[:5]}"
+        raise CheckpointError(f"{path}: checkpoint does not match the model ({what})")
+
+
+# ---- patch tokens -----------------------------------------------------------------------------
+def _block_count(visual: nn.Module) -> int:
+    if isinstance(visual, VisionTransformer):
+        return len(visual.transformer.resblocks)
+    if isinstance(visual, TimmModel) and hasattr(visual.trunk, "blocks"):
+        return len(visual.trunk.blocks)
+    raise TypeError(f"patch tokens need a ViT image tower; got {type(visual).__name__}")
+
+
+def image_tokens(visual: nn.Module, images: torch.Tensor, layers: list[int]):
+    """One forward pass -> (pooled image features [B, D] unnormalised, [patch tokens [B, T, W] of each
+    requested block]). Blocks index like Python lists (-1 = last); tokens exclude the CLS token."""
+    n = _block_count(visual)
+    idx = [i % n for i in layers]
+    if isinstance(visual, VisionTransformer):
+        out = visual.forward_intermediates(images, indices=sorted(set(idx)), output_fmt="NLC")
+        by_layer = dict(zip(sorted(set(idx)), out["image_intermediates"]))
+        return out["image_features"], [by_layer[i] for i in idx]
+    final, inter = visual.trunk.forward_intermediates(images, indices=sorted(set(idx)), output_fmt="NLC")
+    by_layer = dict(zip(sorted(set(idx)), inter))
+    pooled = visual.head(visual.trunk.forward_head(final))
+    return pooled, [by_layer[i] for i in idx]
+
+
+def joint_space_tokens(visual: nn.Module, last_tokens: torch.Tensor) -> torch.Tensor:
+    """Project last-block patch tokens into the joint embedding space with the tower's own head, so a
+    patch lands where the pooled image embedding would be if pooling picked only that patch.
+
+    CLS/avg-pooled open_clip ViT: ln_post then proj. timm MAP attention pool (SigLIP): the value path
+    of the pooling head (v half of kv, proj, residual MLP), then the tower's projection.
+    """
+    if isinstance(visual, VisionTransformer) and visual.attn_pool is None:
+        x = visual.ln_post(last_tokens)
+        return x @ visual.proj if visual.proj is not None else x
+    if isinstance(visual, TimmModel) and getattr(visual.trunk, "attn_pool", None) is not None:
+        trunk, pool = visual.trunk, visual.trunk.attn_pool
+        x = trunk.norm(last_tokens)
+        if pool.pos_embed is not None:
+            x = x + pool.pos_embed.unsqueeze(0).to(x.dtype)
+        width = pool.kv.weight.shape[0] // 2
+        v = F.linear(x, pool.kv.weight[width:], None if pool.kv.bias is None else pool.kv.bias[width:])
+        x = pool.proj(v)
+        if pool.mlp is not None:
+            x = x + pool.mlp(pool.norm(x))
+        return visual.head(trunk.fc_norm(x))
+    raise TypeError(f"no joint-space token projection for {type(visual).__name__} with this pooling; "
+                    f"supported: CLS/avg-pooled open_clip ViTs and timm ViTs with a MAP head")
+
+
+def token_grid(visual: nn.Module) -> tuple[int, int]:
+    """(rows, cols) of the patch grid, for attention maps."""
+    if isinstance(visual, VisionTransformer):
+        return visual.grid_size
+    return tuple(visual.trunk.patch_embed.grid_size)

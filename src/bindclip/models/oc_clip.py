@@ -1,0 +1,223 @@
+"""OC-CLIP: a caption's scene graph binds to image slots and is scored structurally.
+
+    S(x, G) = [alpha * sum_i cos(P_n n_i, P_s s_i) + beta * sum_k cos(P_r r_k, f_s([r_k; s_sub]) +
+              f_o([r_k; s_obj]))] / (alpha * M + beta * P)
+
+n_i node embeddings and r_k relation embeddings (short texts through the text tower), s_i the
+slot that node i wins in the binding module, f_s != f_o two MLPs so that swapping subject and object
+changes the score. alpha, beta are learned (softplus, start at 1).
+
+The slot is the binding weights' mean of the patch features, and every first layer that reads a
+slot (P_s and the slot halves of f_s, f_o) is linear, so those layers run on the patches once per
+image and the weights average their outputs: exact by linearity, and no per-pair matrix product.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..distributed import gather_ragged, world_rank
+from ..graphs import GraphBatch, GraphFormatError, SceneGraph, collate_graphs
+from .backbone import BackboneConfig, create_backbone, get_tokenizer, image_tokens
+from .binding import BindingConfig, BindingModule, pair_einsum
+
+
+@dataclass
+class OCClipConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    binding: BindingConfig = field(default_factory=BindingConfig)
+    obj_dim: int = 128  # d_obj: bottleneck of the object cosine
+    rel_dim: int = 128  # d_rel: bottleneck of the relation cosine
+    rel_hidden: int = 128  # hidden width of f_s and f_o
+    max_nodes: int = 8
+    max_relations: int = 8
+    counterfactuals: int = 3  # negatives per caption for the local graph loss
+    n_shuffled: int = 2  # of which re-drawn endpoints (after one swap per relation)
+
+
+@dataclass
+class GraphState:
+    """A batch of graphs with their texts embedded: what the score needs from the text side."""
+    nodes: torch.Tensor  # [C, N, D]
+    node_mask: torch.Tensor  # [C, N] bool
+    relations: torch.Tensor  # [C, R, D]
+    rel_subject: torch.Tensor  # [C, R] long
+    rel_object: torch.Tensor  # [C, R] long
+    rel_mask: torch.Tensor  # [C, R] bool
+
+
+class StructuredScore(nn.Module):
+    def __init__(self, text_width: int, slot_width: int, obj_dim: int, rel_dim: int, rel_hidden: int):
+        super().__init__()
+        self.split = [obj_dim, rel_hidden, rel_hidden]
+        self.node_proj = nn.Linear(text_width, obj_dim)  # P_n
+        self.slot_proj = nn.Linear(slot_width, sum(self.split), bias=False)  # P_s | f_s, f_o slot halves
+        self.rel_in_subject = nn.Linear(text_width, rel_hidden)  # relation half of f_s's first layer
+        self.rel_in_object = nn.Linear(text_width, rel_hidden)
+        self.rel_out_subject = nn.Linear(rel_hidden, rel_dim)
+        self.rel_out_object = nn.Linear(rel_hidden, rel_dim)
+        self.rel_proj = nn.Linear(text_width, rel_dim)  # P_r
+        init = torch.log(torch.expm1(torch.tensor(1.0)))  # softplus(init) == 1
+        self.alpha = nn.Parameter(init.clone())
+        self.beta = nn.Parameter(init.clone())
+
+    def slot_features(self, weights: torch.Tensor, patches: torch.Tensor, aligned: bool = False):
+        """Binding weights [X, Y, N, T] x patches [*, T, d] -> the slots' first-layer outputs
+        (object [X, Y, N, d_obj], subject-role and object-role hidden [X, Y, N, h])."""
+        values = self.slot_proj(patches)
+        slots = torch.einsum(pair_einsum("xynt", "*th", "xynh", aligned), weights, values)
+        return slots.split(self.split, dim=-1)
+
+    def forward(self, slots, g: GraphState) -> torch.Tensor:
+        """Slot features [X, Y, N, .] and graph tensors broadcastable to [X, Y, ...] -> S [X, Y].
+
+        Graph tensors come as [X, 1, ...] (one graph per caption row: the cross layout) or
+        [X, Y, ...] (a graph per pair: counterfactuals)."""
+        obj_slot, subj_hidden, obj_hidden = slots
+        X, Y = obj_slot.shape[:2]
+        obj = (F.normalize(self.node_proj(g.nodes), dim=-1) * F.normalize(obj_slot, dim=-1)).sum(-1)
+
+        def gather(hidden, idx):  # hidden [X, Y, N, h], idx [X, 1|Y, R] -> [X, Y, R, h]
+            return hidden.gather(2, idx[..., None].expand(X, Y, -1, hidden.shape[-1]))
+
+        r = g.relations
+        pred = (self.rel_out_subject(F.gelu(self.rel_in_subject(r) + gather(subj_hidden, g.rel_subject)))
+                + self.rel_out_object(F.gelu(self.rel_in_object(r) + gather(obj_hidden, g.rel_object))))
+        rel = (F.normalize(self.rel_proj(r), dim=-1) * F.normalize(pred, dim=-1)).sum(-1)
+        a, b = F.softplus(self.alpha), F.softplus(self.beta)
+        num = a * (obj * g.node_mask).sum(-1) + b * (rel * g.rel_mask).sum(-1)
+        den = a * g.node_mask.sum(-1) + b * g.rel_mask.sum(-1)
+        return num / den.clamp_min(1e-6)
+
+
+class OCCLIP(nn.Module):
+    def __init__(self, cfg: OCClipConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or OCClipConfig()
+        self.backbone = create_backbone(cfg.backbone)
+        self.tokenizer = get_tokenizer(cfg.backbone)
+        text_width = self._embed_dim()
+        self.binding = BindingModule(cfg.binding, self._patch_width(), text_width)
+        self.score_head = StructuredScore(text_width, cfg.binding.dim, cfg.obj_dim, cfg.rel_dim,
+                                          cfg.rel_hidden)
+
+    def _embed_dim(self) -> int:
+        with torch.no_grad():
+            return self.backbone.encode_text(self.tokenizer([""])).shape[-1]
+
+    def _patch_width(self) -> int:
+        v = self.backbone.visual
+        return v.transformer.width if hasattr(v, "transformer") else v.trunk.num_features
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        return self.backbone.logit_scale
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def collate(self, graphs: list[SceneGraph], counterfactuals: bool = True, seed: int = 0) -> GraphBatch:
+        c = self.cfg
+        return collate_graphs(graphs, c.max_nodes, c.max_relations,
+                              counterfactuals=c.counterfactuals if counterfactuals else 0,
+                              n_shuffled=c.n_shuffled, seed=seed)
+
+    def encode_graphs(self, batch: GraphBatch) -> GraphState:
+        check_graph_batch(batch)
+        batch = batch.to(self.device)
+        tokens = self.tokenizer(batch.texts).to(self.device)
+        emb = self.backbone.encode_text(tokens, normalize=True)
+        return GraphState(emb[batch.node_text], batch.node_mask, emb[batch.rel_text], batch.rel_subject,
+                          batch.rel_object, batch.rel_mask)
+
+    def encode_patches(self, images: torch.Tensor) -> torch.Tensor:
+        """[I, T, d] binding-ready patch features from the configured ViT block."""
+        _, (tokens,) = image_tokens(self.backbone.visual, images, [self.cfg.backbone.token_layer])
+        return self.binding.encode_patches(tokens)
+
+    # ---- scores -------------------------------------------------------------------------------
+    def slots(self, patches: torch.Tensor, g: GraphState):
+        weights, _ = self.binding(patches, g.nodes, g.node_mask)
+        return self.score_head.slot_features(weights, patches)
+
+    def score_matrix(self, patches: torch.Tensor, g: GraphState) -> torch.Tensor:
+        """S [C, I]: every caption's graph bound to every image."""
+        return self.score_head(self.slots(patches, g), _rows(g))
+
+    def counterfactual_scores(self, slots, g: GraphState, batch: GraphBatch, offset: int = 0):
+        """S of image b against its own graph (column 0) and its counterfactuals (columns 1..J), reusing
+        the slots of the pair (caption offset + b, image b): counterfactuals keep the nodes, so the
+        binding is the same and only the relation endpoints differ. -> ([B, 1+J], mask [B, 1+J])."""
+        B = batch.batch_size
+        diag = torch.arange(B, device=self.device)
+        own = [s[offset + diag, diag][:, None] for s in slots]  # [B, 1, N, .]
+        pad = (0, g.relations.shape[1] - batch.rel_subject.shape[1])  # other ranks may have more
+        subject = F.pad(torch.cat([batch.rel_subject[:, None], batch.cf_subject], 1), pad).to(self.device)
+        obj = F.pad(torch.cat([batch.rel_object[:, None], batch.cf_object], 1), pad).to(self.device)
+        J1 = subject.shape[1]
+        rows = GraphState(g.nodes[offset + diag][:, None], g.node_mask[offset + diag][:, None],
+                          g.relations[offset + diag][:, None], subject, obj,
+                          g.rel_mask[offset + diag][:, None].expand(-1, J1, -1))
+        own = [s.expand(-1, J1, -1, -1) for s in own]
+        mask = torch.cat([torch.ones_like(batch.cf_mask[:, :1]), batch.cf_mask], 1).to(self.device)
+        return self.score_head(own, rows), mask
+
+    def forward(self, images: torch.Tensor, graphs: GraphBatch) -> dict:
+        """Logits of this rank's images against every caption of every rank, and the local loss's
+        counterfactual logits. Under torch.distributed the graph states are all-gathered (small:
+        embeddings of a few short texts per caption) so the slot binding of all pairs stays local."""
+        patches = self.encode_patches(images)
+        local = self.encode_graphs(graphs)
+        everyone, offset = gather_graph_states(local)
+        slots = self.slots(patches, everyone)
+        scale = self.logit_scale.exp()
+        out = {"logits_per_image": scale * self.score_head(slots, _rows(everyone)).T,
+               "logit_scale": scale}
+        if graphs.cf_mask is not None:
+            cf, mask = self.counterfactual_scores(slots, everyone, graphs, offset)
+            out["counterfactual_logits"], out["counterfactual_mask"] = scale * cf, mask
+        return out
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, graphs: list[SceneGraph] | GraphBatch) -> torch.Tensor:
+        """[n_captions, n_images] structured similarities (no scale), for evaluation."""
+        batch = graphs if isinstance(graphs, GraphBatch) else self.collate(graphs, counterfactuals=False)
+        return self.score_matrix(self.encode_patches(images), self.encode_graphs(batch))
+
+
+def _rows(g: GraphState) -> GraphState:
+    """Cross layout: caption tensors [C, ...] -> [C, 1, ...], broadcasting over images."""
+    return GraphState(*(t[:, None] for t in (g.nodes, g.node_mask, g.relations, g.rel_subject,
+                                            g.rel_object, g.rel_mask)))
+
+
+def check_graph_batch(batch: GraphBatch) -> None:
+    """Relations must point at real nodes of their own caption; name the caption when not."""
+    n_real = batch.node_mask.sum(1, keepdim=True)
+    bad = batch.rel_mask & ((batch.rel_subject >= n_real) | (batch.rel_object >= n_real)
+                            | (batch.rel_subject < 0) | (batch.rel_object < 0))
+    if bad.any():
+        b, k = (int(i) for i in bad.nonzero()[0])
+        caption = batch.captions[b] if b < len(batch.captions) else f"#{b}"
+        raise GraphFormatError(
+            f"graph of caption {caption!r}: relation {k} points at node {int(batch.rel_subject[b, k])} -> "
+            f"{int(batch.rel_object[b, k])}, but the caption has {int(n_real[b])} node(s)")
+
+
+def gather_graph_states(g: GraphState) -> tuple[GraphState, int]:
+    """All ranks' graph states (padded to common N, R) and this rank's first caption row."""
+    rank, world = world_rank()
+    if world == 1:
+        return g, 0
+    parts = [gather_ragged(t, with_grad=True) for t in (g.nodes, g.relations)]
+    ints = [gather_ragged(t.long(), with_grad=False)
+            for t in (g.node_mask, g.rel_subject, g.rel_object, g.rel_mask)]
+    offset = sum(p.shape[0] for p in parts[0][:rank])
+    nodes, rels = (torch.cat(p) for p in parts)
+    node_mask, subject, obj, rel_mask = (torch.cat(p) for p in ints)
+    return GraphState(nodes, node_mask.bool(), rels, subject, obj, rel_mask.bool()), offset
