@@ -63,3 +63,18 @@ def test_local_checkpoint_round_trip_and_errors(tmp_path):
 def test_unknown_model_name_is_named():
     with pytest.raises(ValueError, match="unknown open_clip model 'ViT-Nope'"):
         create_backbone(BackboneConfig("ViT-Nope"))
+
+
+@pytest.mark.parametrize("custom_text", [False, True])
+def test_text_encoding_stops_at_the_last_eot_exactly(tmp_path, custom_text):
+    from bindclip.models.backbone import encode_text, model_config
+
+    cfg = model_config(BackboneConfig("bindclip-vit-tiny-32"))
+    cfg["custom_text"] = custom_text
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(cfg))
+    bb = BackboneConfig(config_file=str(path))
+    model = create_backbone(bb)
+    tokens = get_tokenizer(bb)(["a red circle", "a large blue square to the left of a small green cross", ""])
+    assert tokens.shape[1] == 32 and int(tokens.argmax(-1).max()) < 15
+    assert torch.allclose(encode_text(model, tokens), model.encode_text(tokens, normalize=True), atol=1e-6)

@@ -128,3 +128,11 @@ def test_relation_out_of_range_names_the_caption(oc_clip):
     batch.rel_object[0, 0] = 5
     with pytest.raises(GraphFormatError, match="caption 'a red circle to the left of a blue square'"):
         oc_clip.encode_graphs(batch)
+
+
+def test_a_caption_without_nodes_is_named(oc_clip):
+    from bindclip.graphs import collate_graphs
+
+    batch = collate_graphs(graphs(), empty_as_caption=False)
+    with pytest.raises(GraphFormatError, match="caption '' has no node"):
+        oc_clip.encode_graphs(batch)

@@ -14,7 +14,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.timm_model import TimmModel
-from open_clip.transformer import VisionTransformer
+from open_clip.transformer import VisionTransformer, text_global_pool
 from torch import nn
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -60,13 +60,18 @@ def create_backbone(cfg: BackboneConfig) -> nn.Module:
 
 
 def get_tokenizer(cfg: BackboneConfig):
-    if not cfg.config_file:
-        return open_clip.get_tokenizer(cfg.name)
+    """open_clip's BPE tokenizer at the config's context length, unless the config names a Hugging Face
+    tokenizer; that one must already be in the local HF cache (nothing is downloaded here)."""
     text_cfg = model_config(cfg).get("text_cfg", {})
-    if "hf_tokenizer_name" in text_cfg:
-        return open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"],
-                                               context_length=text_cfg.get("context_length", 77))
-    return open_clip.tokenizer.SimpleTokenizer(context_length=text_cfg.get("context_length", 77))
+    context_length = text_cfg.get("context_length", 77)
+    if "hf_tokenizer_name" not in text_cfg:
+        return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
+    try:
+        return open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=context_length,
+                                               **text_cfg.get("tokenizer_kwargs", {}))
+    except Exception as e:
+        raise ValueError(f"{cfg.config_file or cfg.name}: tokenizer {text_cfg['hf_tokenizer_name']!r} is not in "
+                         f"the local Hugging Face cache and cannot be downloaded here ({e})") from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -104,6 +109,30 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     if strict and (missing or unexpected):
         what = f"missing {missing[:5]}" if missing else f"unexpected {unexpected[:5]}"
         raise CheckpointError(f"{path}: checkpoint does not match the model ({what})")
+
+
+# ---- text ------------------------------------------------------------------------------------
+def encode_text(model: nn.Module, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """open_clip's encode_text, run only up to the batch's last end-of-text token.
+
+    Phrases and world captions fill a few of the context's positions; with a causal mask and EOT
+    (argmax) pooling the trailing padding cannot affect the pooled feature, so cutting it is exact
+    and makes short texts several times cheaper. Other text towers run unchanged."""
+    tower = getattr(model, "text", model)  # CustomTextCLIP keeps its text tower in .text
+    simple = (getattr(tower, "attn_mask", None) is not None and hasattr(tower, "token_embedding")
+              and getattr(tower, "text_pool_type", getattr(tower, "pool_type", None)) == "argmax"
+              and getattr(tower, "cls_emb", None) is None and not getattr(tower, "final_ln_after_pool", False))
+    if not simple:
+        return model.encode_text(tokens, normalize=normalize)
+    length = int(tokens.argmax(dim=-1).max()) + 1
+    tokens = tokens[:, :length]
+    x = tower.token_embedding(tokens) + tower.positional_embedding[:length]
+    x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
+    x = text_global_pool(tower.ln_final(x), tokens, "argmax")
+    proj = tower.text_projection
+    if proj is not None:
+        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+    return F.normalize(x, dim=-1) if normalize else x
 
 
 # ---- patch tokens -----------------------------------------------------------------------------

@@ -79,24 +79,25 @@ class BindingModule(nn.Module):
           attention [X, Y, N+K, T]: softmax over the query axis (sums to 1 over queries per patch).
         """
         q, qmask = self.queries(nodes, node_mask)
-        keys = self.to_k(patches)
-        scale = self.cfg.dim ** -0.5
+        keys = self.to_k(patches) * self.cfg.dim ** -0.5  # scaled once per image, not per pair
+        n = nodes.shape[-2]
         per_pair = aligned  # cross-layout queries are per caption until a refinement round
         for it in range(self.cfg.iterations):
             if per_pair:
                 logits = torch.einsum(pair_einsum("xynd", "*td", "xynt", aligned), q, keys)
             else:  # [C, Nq, d] x [I, T, d]
                 logits = torch.einsum("xnd,ytd->xynt", q, keys)
-            mask = qmask[..., None] if per_pair else qmask[:, None, :, None]
-            # finite fill: a row with every query masked stays finite (uniform) instead of NaN
-            logits = (logits * scale).masked_fill(~mask, torch.finfo(logits.dtype).min)
+            if not qmask.all():  # finite fill: a row with every query masked stays finite, not NaN
+                mask = qmask[..., None] if per_pair else qmask[:, None, :, None]
+                logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
             attention = logits.softmax(dim=2)  # over queries: nodes compete for each patch
-            weights = attention / (attention.sum(dim=-1, keepdim=True) + self.cfg.eps)
-            if it + 1 < self.cfg.iterations:
+            last = it + 1 == self.cfg.iterations
+            rows = attention[:, :, :n] if last else attention  # default slots are only dropped
+            weights = rows / (rows.sum(dim=-1, keepdim=True) + self.cfg.eps)
+            if not last:
                 slots = torch.einsum(pair_einsum("xynt", "*td", "xynd", aligned), weights,
                                      self.to_v(patches))
                 q = (q if per_pair else q[:, None]) + self.update(slots)
                 qmask = qmask if per_pair else qmask[:, None].expand(-1, q.shape[1], -1)
                 per_pair = True
-        n = nodes.shape[-2]
-        return weights[:, :, :n], attention
+        return weights, attention

@@ -39,6 +39,12 @@ class C2LIP(CLIP):
         pooled, (last,) = image_tokens(self.visual, images, [-1])
         return F.normalize(pooled, dim=-1), F.normalize(joint_space_tokens(self.visual, last), dim=-1)
 
+    def encode_phrases(self, phrases: list[str]) -> torch.Tensor:
+        """Each distinct phrase through the text tower once (a batch of scenes repeats many)."""
+        index: dict[str, int] = {}
+        rows = torch.tensor([index.setdefault(p, len(index)) for p in phrases], device=self.device)
+        return self.encode_text(list(index))[rows]
+
     def forward(self, images: torch.Tensor, texts: list[str] | torch.Tensor,
                 phrases: list[str] | None = None, phrase_owner: torch.Tensor | None = None,
                 phrase_ids: torch.Tensor | None = None) -> dict:
@@ -46,7 +52,7 @@ class C2LIP(CLIP):
             return super().forward(images, texts)
         image_features, patches = self.patch_features(images)
         return {"image_features": image_features, "text_features": self.encode_text(texts),
-                "patch_features": patches, "phrase_features": self.encode_text(phrases),
+                "patch_features": patches, "phrase_features": self.encode_phrases(phrases),
                 "phrase_owner": phrase_owner.to(self.device),
                 "phrase_ids": None if phrase_ids is None else phrase_ids.to(self.device),
                 **self.scale_and_bias()}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .backbone import BackboneConfig, create_backbone, get_tokenizer
+from .backbone import BackboneConfig, create_backbone, encode_text, get_tokenizer
 
 
 @dataclass
@@ -49,7 +49,7 @@ class CLIP(nn.Module):
 
     def encode_text(self, texts: list[str] | torch.Tensor, normalize: bool = True) -> torch.Tensor:
         tokens = texts if isinstance(texts, torch.Tensor) else self.tokenize(texts)
-        return self.backbone.encode_text(tokens, normalize=normalize)
+        return encode_text(self.backbone, tokens, normalize=normalize)
 
     def scale_and_bias(self) -> dict:
         out = {"logit_scale": self.logit_scale.exp()}

@@ -9,7 +9,9 @@ changes the score. alpha, beta are learned (softplus, start at 1).
 
 The slot is the binding weights' mean of the patch features, and every first layer that reads a
 slot (P_s and the slot halves of f_s, f_o) is linear, so those layers run on the patches once per
-image and the weights average their outputs: exact by linearity, and no per-pair matrix product.
+image and the weights average their outputs (exact by linearity). The object cosine never forms
+the slot at all: <n, sum_t w_t v_t> = sum_t w_t <n, v_t> and |sum_t w_t v_t|^2 = w^T (V V^T) w, so
+per pair it costs tensors of the patch count T, not of the slot width.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from torch import nn
 
 from ..distributed import gather_ragged, world_rank
 from ..graphs import GraphBatch, GraphFormatError, SceneGraph, collate_graphs
-from .backbone import BackboneConfig, create_backbone, get_tokenizer, image_tokens
-from .binding import BindingConfig, BindingModule, pair_einsum
+from .backbone import BackboneConfig, create_backbone, encode_text, get_tokenizer, image_tokens
+from .binding import BindingConfig, BindingModule
 
 
 @dataclass
@@ -49,6 +51,13 @@ class GraphState:
     rel_mask: torch.Tensor  # [C, R] bool
 
 
+def cosine(small: torch.Tensor, big: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """cos along the last dim, `small` broadcasting against the per-pair `big`: dividing the dot
+    product by the norms keeps the division off the big tensor."""
+    small = F.normalize(small, dim=-1, eps=eps)
+    return (small * big).sum(-1) / big.norm(dim=-1).clamp_min(eps)
+
+
 class StructuredScore(nn.Module):
     def __init__(self, text_width: int, slot_width: int, obj_dim: int, rel_dim: int, rel_hidden: int):
         super().__init__()
@@ -64,29 +73,32 @@ class StructuredScore(nn.Module):
         self.alpha = nn.Parameter(init.clone())
         self.beta = nn.Parameter(init.clone())
 
-    def slot_features(self, weights: torch.Tensor, patches: torch.Tensor, aligned: bool = False):
-        """Binding weights [X, Y, N, T] x patches [*, T, d] -> the slots' first-layer outputs
-        (object [X, Y, N, d_obj], subject-role and object-role hidden [X, Y, N, h])."""
-        values = self.slot_proj(patches)
-        slots = torch.einsum(pair_einsum("xynt", "*th", "xynh", aligned), weights, values)
-        return slots.split(self.split, dim=-1)
+    def forward(self, weights: torch.Tensor, patches: torch.Tensor, g: GraphState,
+                aligned: bool = False) -> torch.Tensor:
+        """Binding weights [X, Y, N, T], patch features [*, T, d] and graph tensors -> S [X, Y].
 
-    def forward(self, slots, g: GraphState) -> torch.Tensor:
-        """Slot features [X, Y, N, .] and graph tensors broadcastable to [X, Y, ...] -> S [X, Y].
+        Graph tensors are [X, 1, ...] (one graph per caption row, broadcast over images: the cross
+        layout) or [X, Y, ...] (a graph per pair); see binding.py for the two pair layouts."""
+        img = "x" if aligned else "y"  # the pair axis that indexes images
+        v_obj, v_sub, v_objrole = self.slot_proj(patches).split(self.split, dim=-1)  # [*, T, .]
+        # object term: cos(P_n n, P_s slot) from node-patch dot products and the patches' Gram matrix
+        node = F.normalize(self.node_proj(g.nodes), dim=-1)
+        dots = torch.einsum(f"xynh,{img}th->xynt", node, v_obj)
+        gram = v_obj @ v_obj.transpose(1, 2)
+        sq_norm = (torch.einsum(f"xynt,{img}ts->xyns", weights, gram) * weights).sum(-1)
+        obj = (weights * dots).sum(-1) / sq_norm.clamp_min(1e-16).sqrt()  # [X, Y, N]
 
-        Graph tensors come as [X, 1, ...] (one graph per caption row: the cross layout) or
-        [X, Y, ...] (a graph per pair: counterfactuals)."""
-        obj_slot, subj_hidden, obj_hidden = slots
-        X, Y = obj_slot.shape[:2]
-        obj = (F.normalize(self.node_proj(g.nodes), dim=-1) * F.normalize(obj_slot, dim=-1)).sum(-1)
+        # relation term: only the endpoints' slots are needed, so pick their weights and then average
+        X, Y, _, T = weights.shape
 
-        def gather(hidden, idx):  # hidden [X, Y, N, h], idx [X, 1|Y, R] -> [X, Y, R, h]
-            return hidden.gather(2, idx[..., None].expand(X, Y, -1, hidden.shape[-1]))
+        def endpoint(idx, values):  # idx [X, 1|Y, R] -> first-layer slot half [X, Y, R, h]
+            w = weights.gather(2, idx[..., None].expand(X, Y, -1, T))
+            return torch.einsum(f"xyrt,{img}th->xyrh", w, values)
 
         r = g.relations
-        pred = (self.rel_out_subject(F.gelu(self.rel_in_subject(r) + gather(subj_hidden, g.rel_subject)))
-                + self.rel_out_object(F.gelu(self.rel_in_object(r) + gather(obj_hidden, g.rel_object))))
-        rel = (F.normalize(self.rel_proj(r), dim=-1) * F.normalize(pred, dim=-1)).sum(-1)
+        pred = (self.rel_out_subject(F.gelu(self.rel_in_subject(r) + endpoint(g.rel_subject, v_sub)))
+                + self.rel_out_object(F.gelu(self.rel_in_object(r) + endpoint(g.rel_object, v_objrole))))
+        rel = cosine(self.rel_proj(r), pred)  # [X, Y, R]
         a, b = F.softplus(self.alpha), F.softplus(self.beta)
         num = a * (obj * g.node_mask).sum(-1) + b * (rel * g.rel_mask).sum(-1)
         den = a * g.node_mask.sum(-1) + b * g.rel_mask.sum(-1)
@@ -106,7 +118,7 @@ class OCCLIP(nn.Module):
 
     def _embed_dim(self) -> int:
         with torch.no_grad():
-            return self.backbone.encode_text(self.tokenizer([""])).shape[-1]
+            return encode_text(self.backbone, self.tokenizer([""])).shape[-1]
 
     def _patch_width(self) -> int:
         v = self.backbone.visual
@@ -131,7 +143,7 @@ class OCCLIP(nn.Module):
         check_graph_batch(batch)
         batch = batch.to(self.device)
         tokens = self.tokenizer(batch.texts).to(self.device)
-        emb = self.backbone.encode_text(tokens, normalize=True)
+        emb = encode_text(self.backbone, tokens, normalize=True)
         return GraphState(emb[batch.node_text], batch.node_mask, emb[batch.rel_text], batch.rel_subject,
                           batch.rel_object, batch.rel_mask)
 
@@ -141,31 +153,26 @@ class OCCLIP(nn.Module):
         return self.binding.encode_patches(tokens)
 
     # ---- scores -------------------------------------------------------------------------------
-    def slots(self, patches: torch.Tensor, g: GraphState):
-        weights, _ = self.binding(patches, g.nodes, g.node_mask)
-        return self.score_head.slot_features(weights, patches)
-
     def score_matrix(self, patches: torch.Tensor, g: GraphState) -> torch.Tensor:
         """S [C, I]: every caption's graph bound to every image."""
-        return self.score_head(self.slots(patches, g), _rows(g))
+        weights, _ = self.binding(patches, g.nodes, g.node_mask)
+        return self.score_head(weights, patches, _rows(g))
 
-    def counterfactual_scores(self, slots, g: GraphState, batch: GraphBatch, offset: int = 0):
+    def counterfactual_scores(self, weights, patches, g: GraphState, batch: GraphBatch, offset: int = 0):
         """S of image b against its own graph (column 0) and its counterfactuals (columns 1..J), reusing
-        the slots of the pair (caption offset + b, image b): counterfactuals keep the nodes, so the
+        the binding of the pair (caption offset + b, image b): counterfactuals keep the nodes, so the
         binding is the same and only the relation endpoints differ. -> ([B, 1+J], mask [B, 1+J])."""
         B = batch.batch_size
         diag = torch.arange(B, device=self.device)
-        own = [s[offset + diag, diag][:, None] for s in slots]  # [B, 1, N, .]
+        rows = offset + diag
         pad = (0, g.relations.shape[1] - batch.rel_subject.shape[1])  # other ranks may have more
         subject = F.pad(torch.cat([batch.rel_subject[:, None], batch.cf_subject], 1), pad).to(self.device)
         obj = F.pad(torch.cat([batch.rel_object[:, None], batch.cf_object], 1), pad).to(self.device)
-        J1 = subject.shape[1]
-        rows = GraphState(g.nodes[offset + diag][:, None], g.node_mask[offset + diag][:, None],
-                          g.relations[offset + diag][:, None], subject, obj,
-                          g.rel_mask[offset + diag][:, None].expand(-1, J1, -1))
-        own = [s.expand(-1, J1, -1, -1) for s in own]
+        own = weights[rows, diag][:, None].expand(-1, subject.shape[1], -1, -1)  # [B, 1+J, N, T]
+        mine = GraphState(g.nodes[rows, None], g.node_mask[rows, None], g.relations[rows, None], subject, obj,
+                          g.rel_mask[rows, None])
         mask = torch.cat([torch.ones_like(batch.cf_mask[:, :1]), batch.cf_mask], 1).to(self.device)
-        return self.score_head(own, rows), mask
+        return self.score_head(own, patches, mine, aligned=True), mask
 
     def forward(self, images: torch.Tensor, graphs: GraphBatch) -> dict:
         """Logits of this rank's images against every caption of every rank, and the local loss's
@@ -174,12 +181,12 @@ class OCCLIP(nn.Module):
         patches = self.encode_patches(images)
         local = self.encode_graphs(graphs)
         everyone, offset = gather_graph_states(local)
-        slots = self.slots(patches, everyone)
+        weights, _ = self.binding(patches, everyone.nodes, everyone.node_mask)
         scale = self.logit_scale.exp()
-        out = {"logits_per_image": scale * self.score_head(slots, _rows(everyone)).T,
+        out = {"logits_per_image": scale * self.score_head(weights, patches, _rows(everyone)).T,
                "logit_scale": scale}
         if graphs.cf_mask is not None:
-            cf, mask = self.counterfactual_scores(slots, everyone, graphs, offset)
+            cf, mask = self.counterfactual_scores(weights, patches, everyone, graphs, offset)
             out["counterfactual_logits"], out["counterfactual_mask"] = scale * cf, mask
         return out
 
@@ -197,8 +204,14 @@ def _rows(g: GraphState) -> GraphState:
 
 
 def check_graph_batch(batch: GraphBatch) -> None:
-    """Relations must point at real nodes of their own caption; name the caption when not."""
+    """Every caption needs a node, and relations must point at real nodes of their own caption; name
+    the caption when not."""
     n_real = batch.node_mask.sum(1, keepdim=True)
+    if (n_real == 0).any():
+        b = int((n_real[:, 0] == 0).nonzero()[0])
+        caption = batch.captions[b] if b < len(batch.captions) else f"#{b}"
+        raise GraphFormatError(f"graph of caption {caption!r} has no node to bind; collate with "
+                               f"empty_as_caption=True (the default) to score it by its whole caption")
     bad = batch.rel_mask & ((batch.rel_subject >= n_real) | (batch.rel_object >= n_real)
                             | (batch.rel_subject < 0) | (batch.rel_object < 0))
     if bad.any():

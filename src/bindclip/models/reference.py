@@ -79,6 +79,6 @@ def cross_attention_pool_loop(patches: torch.Tensor, phrases: torch.Tensor, temp
     for n in range(phrases.shape[0]):
         c = phrases[n]
         attn = ((patches @ c) * temperature).softmax(dim=-1)  # [M, T]
-        pooled = F.normalize((attn[..., None] * patches).sum(1), dim=-1, eps=eps)  # [M, D]
+        pooled = F.normalize(torch.bmm(attn[:, None], patches)[:, 0], dim=-1, eps=eps)  # [M, D]
         cols.append(pooled @ c)
     return torch.stack(cols, dim=1)
