@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -89,15 +90,30 @@ def xac_step(kind: str, device: str):
     return step
 
 
+def _status_kib(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_rss_mib(step) -> float:
+    """Peak resident memory of one call above the memory in use before it (Linux: the peak counter is
+    reset through /proc/self/clear_refs first, so earlier peaks such as imports do not hide it)."""
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    step()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
 def xac_peak_memory(kind: str, device: str) -> float:
-    """MiB above the inputs, of one forward + backward, measured in a fresh process."""
-    code = (f"import resource, torch, sys; sys.argv=['x']; sys.path.insert(0, {sys.path[0]!r});"
-            f"import models as b; step = b.xac_step({kind!r}, {device!r});"
-            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            f"torch.cuda.reset_peak_memory_stats() if {device!r} == 'cuda' else None;"
-            "step();"
-            f"print(torch.cuda.max_memory_allocated() / 2**20 if {device!r} == 'cuda' else "
-            "(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)")
+    """MiB of one forward + backward above its inputs, in a fresh process (allocator caches of other
+    runs would hide it); on CUDA the allocator's own peak."""
+    measure = ("b.peak_rss_mib(step)" if device == "cpu" else
+               "(torch.cuda.reset_peak_memory_stats(), step(), torch.cuda.max_memory_allocated() / 2**20)[-1]")
+    code = (f"import sys, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); import models as b; "
+            f"step = b.xac_step({kind!r}, {device!r}); print({measure})")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return round(float(out.stdout.strip().splitlines()[-1]), 1)
 
@@ -190,13 +206,11 @@ def bench_steps(device: str, quick: bool, size: int, batch: int) -> dict:
 
 # ---- 4. bad input -----------------------------------------------------------------------------------
 def bench_bad_input(tmp: str) -> dict:
-    from pathlib import Path
-
     model = OCCLIP(OCClipConfig(backbone=BackboneConfig("bindclip-vit-tiny-32"))).eval()
     checks = {}
     try:
-        SceneGraph.from_dict({"objects": [{"name": "dog"}], "relations": [[0, "on", 3]],
-                              "caption": "a dog on a mat"}, where="graphs.jsonl:7")
+        SceneGraph.from_dict({"objects": [{"name": "dog"}], "caption": "a dog on a mat",
+                              "relations": [{"subject": 0, "predicate": "on", "object": 3}]}, where="graphs.jsonl:7")
         checks["relation_out_of_range"] = "no error"
     except GraphFormatError as e:
         checks["relation_out_of_range"] = str(e)

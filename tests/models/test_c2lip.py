@@ -41,5 +41,7 @@ def test_c2lip_forward_and_plain_inference():
     assert out["phrase_features"].shape == (3, 128)
     # inference is the plain model: the pooled features equal encode_image's
     assert torch.allclose(out["image_features"], model.encode_image(images), atol=1e-5)
-    assert torch.allclose(model.encode_phrases(["a", "b", "a"]), model.encode_text(["a", "b", "a"]), atol=1e-6)
+    phrases, texts = model.encode_phrases(["a", "b", "a"], ["a long caption of a red circle"])
+    assert torch.allclose(phrases, model.encode_text(["a", "b", "a"]), atol=1e-6)
+    assert torch.allclose(texts, model.encode_text(["a long caption of a red circle"]), atol=1e-6)
     assert set(model(images, ["x", "y"])) == {"image_features", "text_features", "logit_scale"}

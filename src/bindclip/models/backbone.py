@@ -112,27 +112,40 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
 
 
 # ---- text ------------------------------------------------------------------------------------
-def encode_text(model: nn.Module, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """open_clip's encode_text, run only up to the batch's last end-of-text token.
+def _trimmable(tower: nn.Module) -> bool:
+    return (getattr(tower, "attn_mask", None) is not None and hasattr(tower, "token_embedding")
+            and getattr(tower, "text_pool_type", getattr(tower, "pool_type", None)) == "argmax"
+            and getattr(tower, "cls_emb", None) is None and not getattr(tower, "final_ln_after_pool", False))
 
-    Phrases and world captions fill a few of the context's positions; with a causal mask and EOT
-    (argmax) pooling the trailing padding cannot affect the pooled feature, so cutting it is exact
-    and makes short texts several times cheaper. Other text towers run unchanged."""
+
+def encode_texts(model: nn.Module, groups: list[torch.Tensor], normalize: bool = True) -> list[torch.Tensor]:
+    """open_clip's encode_text for several token batches (captions, concept phrases), each run only up
+    to its last end-of-text token.
+
+    With a causal mask and EOT (argmax) pooling the trailing padding cannot affect the pooled feature,
+    so cutting it is exact and makes short texts several times cheaper. The groups share one
+    token-embedding lookup, so the backward pass builds the (vocab x width) embedding gradient once.
+    Other text towers run unchanged."""
     tower = getattr(model, "text", model)  # CustomTextCLIP keeps its text tower in .text
-    simple = (getattr(tower, "attn_mask", None) is not None and hasattr(tower, "token_embedding")
-              and getattr(tower, "text_pool_type", getattr(tower, "pool_type", None)) == "argmax"
-              and getattr(tower, "cls_emb", None) is None and not getattr(tower, "final_ln_after_pool", False))
-    if not simple:
-        return model.encode_text(tokens, normalize=normalize)
-    length = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :length]
-    x = tower.token_embedding(tokens) + tower.positional_embedding[:length]
-    x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
-    x = text_global_pool(tower.ln_final(x), tokens, "argmax")
-    proj = tower.text_projection
-    if proj is not None:
-        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
-    return F.normalize(x, dim=-1) if normalize else x
+    if not _trimmable(tower):
+        return [model.encode_text(t, normalize=normalize) for t in groups]
+    trimmed = [t[:, : int(t.argmax(dim=-1).max()) + 1] for t in groups]
+    flat = tower.token_embedding(torch.cat([t.flatten() for t in trimmed]))
+    out = []
+    for t, x in zip(trimmed, flat.split([t.numel() for t in trimmed])):
+        length = t.shape[1]
+        x = x.view(*t.shape, -1) + tower.positional_embedding[:length]
+        x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
+        x = text_global_pool(tower.ln_final(x), t, "argmax")
+        proj = tower.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+        out.append(F.normalize(x, dim=-1) if normalize else x)
+    return out
+
+
+def encode_text(model: nn.Module, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    return encode_texts(model, [tokens], normalize)[0]
 
 
 # ---- patch tokens -----------------------------------------------------------------------------

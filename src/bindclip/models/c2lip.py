@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .backbone import image_tokens, joint_space_tokens
+from .backbone import encode_texts, image_tokens, joint_space_tokens
 from .clip import CLIP
 
 
@@ -39,11 +39,16 @@ class C2LIP(CLIP):
         pooled, (last,) = image_tokens(self.visual, images, [-1])
         return F.normalize(pooled, dim=-1), F.normalize(joint_space_tokens(self.visual, last), dim=-1)
 
-    def encode_phrases(self, phrases: list[str]) -> torch.Tensor:
-        """Each distinct phrase through the text tower once (a batch of scenes repeats many)."""
+    def encode_phrases(self, phrases: list[str], texts: list[str] | torch.Tensor | None = None):
+        """Each distinct phrase through the text tower once (a batch of scenes repeats many); with
+        `texts`, the captions too, sharing one embedding lookup -> (phrase features, text features)."""
         index: dict[str, int] = {}
         rows = torch.tensor([index.setdefault(p, len(index)) for p in phrases], device=self.device)
-        return self.encode_text(list(index))[rows]
+        groups = [self.tokenize(list(index))]
+        if texts is not None:
+            groups.append(texts if isinstance(texts, torch.Tensor) else self.tokenize(texts))
+        feats = encode_texts(self.backbone, groups)
+        return feats[0][rows], (feats[1] if texts is not None else None)
 
     def forward(self, images: torch.Tensor, texts: list[str] | torch.Tensor,
                 phrases: list[str] | None = None, phrase_owner: torch.Tensor | None = None,
@@ -51,8 +56,9 @@ class C2LIP(CLIP):
         if phrases is None:
             return super().forward(images, texts)
         image_features, patches = self.patch_features(images)
-        return {"image_features": image_features, "text_features": self.encode_text(texts),
-                "patch_features": patches, "phrase_features": self.encode_phrases(phrases),
+        phrase_features, text_features = self.encode_phrases(phrases, texts)
+        return {"image_features": image_features, "text_features": text_features,
+                "patch_features": patches, "phrase_features": phrase_features,
                 "phrase_owner": phrase_owner.to(self.device),
                 "phrase_ids": None if phrase_ids is None else phrase_ids.to(self.device),
                 **self.scale_and_bias()}
