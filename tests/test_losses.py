@@ -121,14 +121,32 @@ def test_oc_clip_loss_matches_loops():
     assert set(OCClipLoss(local_weight=0)(logits, None, cf, mask)) == {"contrastive_loss"}
 
 
+def test_oc_clip_loss_decreases_on_a_toy_batch():
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(6, 6, generator=g).requires_grad_()
+    cf = torch.randn(6, 3, generator=g).requires_grad_()
+    mask = torch.ones(6, 3, dtype=torch.bool)
+    opt = torch.optim.SGD([logits, cf], lr=1.0)
+    history = []
+    for _ in range(20):
+        out = OCClipLoss()(logits, None, cf, mask)
+        opt.zero_grad()
+        sum(out.values()).backward()
+        opt.step()
+        history.append({k: v.item() for k, v in out.items()})
+    assert all(history[-1][k] < 0.5 * history[0][k] for k in history[0]), history
+
+
 # ---- C2LIP --------------------------------------------------------------------------------------
 def concept_inputs(M=4, N=7, T=5, D=8, seed=4):
     g = torch.Generator().manual_seed(seed)
     unit = lambda *s: F.normalize(torch.randn(*s, generator=g), dim=-1)  # noqa: E731
     owner = torch.tensor([0, 0, 1, 2, 2, 3, 3])[:N]
     ids = torch.tensor([10, 11, 10, 12, 13, 14, 11])[:N]  # phrase 2 repeats phrase 0's text, 6 repeats 1
+    phrases = unit(N, D)
+    phrases[2], phrases[6] = phrases[0], phrases[1]  # equal text, equal features
     return dict(image_features=unit(M, D), text_features=unit(M, D), patch_features=unit(M, T, D),
-                phrase_features=unit(N, D), phrase_owner=owner, phrase_ids=ids)
+                phrase_features=phrases, phrase_owner=owner, phrase_ids=ids)
 
 
 def test_concept_positives_by_owner_and_by_text():

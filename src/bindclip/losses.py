@@ -113,6 +113,15 @@ def concept_positives(owner: torch.Tensor, n_images: int, ids: torch.Tensor | No
     return (same @ own).T > 0
 
 
+def distinct_rows(features: torch.Tensor, ids: torch.Tensor):
+    """(the first row of each distinct id, index mapping every row to its distinct row)."""
+    _, inverse = torch.unique(ids, return_inverse=True)
+    n = int(inverse.max()) + 1
+    order = torch.arange(len(ids), device=ids.device)
+    first = torch.full((n,), len(ids), device=ids.device).scatter_reduce(0, inverse, order, "amin")
+    return features[first], inverse
+
+
 def sigmoid_concept_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
     """Binary match / no-match per (image, phrase), summed and divided by the phrase count (C2LIP)."""
     labels = positives.float() * 2 - 1
@@ -161,15 +170,16 @@ class C2LipLoss(nn.Module):
         owners = gather_ragged(phrase_owner, with_grad=False)
         owner = torch.cat([o + sum(counts[:r]) for r, o in enumerate(owners)])
         phrases = gather_rows(phrase_features)
-        ids = gather_rows(phrase_ids, with_grad=False) if (
-            self.match_phrase_text and phrase_ids is not None) else None
-        positives = concept_positives(owner, sum(counts), ids)
+        ids = None if phrase_ids is None else gather_rows(phrase_ids, with_grad=False)
+        positives = concept_positives(owner, sum(counts), ids if self.match_phrase_text else None)
+        # equal ids are equal texts, hence equal features: score each distinct phrase once
+        scored, columns = (phrases, slice(None)) if ids is None else distinct_rows(phrases, ids)
         bias = logit_bias if self.sigmoid and logit_bias is not None else 0.0
         loss = sigmoid_concept_loss if self.sigmoid else softmax_concept_loss
         if self.npc_weight:
-            npc = gather_rows(image_features @ phrases.T)
+            npc = gather_rows(image_features @ scored.T)[:, columns]
             out["npc_loss"] = self.npc_weight * loss(logit_scale * npc + bias, positives)
         if self.xac_weight:
-            xac = gather_rows(cross_attention_pool_scores(patch_features, phrases, self.xac_temperature))
+            xac = gather_rows(cross_attention_pool_scores(patch_features, scored, self.xac_temperature))[:, columns]
             out["xac_loss"] = self.xac_weight * loss(logit_scale * xac + bias, positives)
         return out if output_dict else sum(out.values())

@@ -136,3 +136,24 @@ def test_a_caption_without_nodes_is_named(oc_clip):
     batch = collate_graphs(graphs(), empty_as_caption=False)
     with pytest.raises(GraphFormatError, match="caption '' has no node"):
         oc_clip.encode_graphs(batch)
+
+
+def test_every_parameter_gets_gradient_from_both_losses(oc_clip):
+    """A detached path (a slot computed without grad, a mask applied after the cosine) would leave
+    some binding or score parameter without gradient."""
+    from bindclip.losses import OCClipLoss
+    from bindclip.world import World, WorldConfig
+
+    images, samples = World(WorldConfig(image_size=32, min_objects=2, max_objects=2)).batch(4, seed=0)
+    batch = oc_clip.collate([s.graph for s in samples])
+    oc_clip.zero_grad()
+    out = OCClipLoss()(**oc_clip(images.float() / 255, batch))
+    out["local_graph_loss"].backward(retain_graph=True)
+    rel = oc_clip.score_head
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in
+               (rel.rel_in_subject.weight, rel.rel_out_object.weight, rel.beta, oc_clip.binding.to_k.weight))
+    out["contrastive_loss"].backward()
+    dead = [n for n, p in oc_clip.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    # the image tower's final LayerNorm and projection feed only the pooled embedding, which OC-CLIP
+    # does not score; the text tower's unused vocabulary rows are zero but the table is not
+    assert set(dead) <= {"backbone.visual.ln_post.weight", "backbone.visual.ln_post.bias", "backbone.visual.proj"}, dead
