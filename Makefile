@@ -27,6 +27,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/parser.py
 	$(BIN)/python benchmarks/world.py
+	$(BIN)/python benchmarks/models.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
