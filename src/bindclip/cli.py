@@ -131,6 +131,19 @@ def _world_options(p):
     p.add_argument("--max-objects", type=int, help="objects per scene, at most (1..4)")
 
 
+def cmd_train(args) -> int:
+    from .train import ConfigError, load_config, train
+
+    files = [a for a in args.items if "=" not in a]
+    overrides = [a for a in args.items if "=" in a]
+    if len(files) > 1:
+        raise ConfigError(f"one config file at most, got {files}")
+    cfg = load_config(files[0] if files else None, overrides, method=args.method, preset=args.preset)
+    last = train(cfg, args.out, resume=args.resume)
+    print(json.dumps({"out": args.out, **last}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bindclip", description=(
         "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
@@ -172,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--part", default="train", choices=("train", "test"))
     _world_options(v)
     v.set_defaults(func=cmd_world_preview)
+
+    p = sub.add_parser("train", help="train CLIP, SigLIP, OC-CLIP or C2LIP (torchrun for several GPUs)")
+    p.add_argument("items", nargs="*", metavar="[CFG] key=value",
+                   help="a YAML/JSON config, then overrides such as optim.lr=1e-4 run.steps=200")
+    p.add_argument("--method", choices=("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip"))
+    p.add_argument("--preset", choices=("world-small",), help="a starting config (overridden by CFG and keys)")
+    p.add_argument("--out", required=True, help="run directory: config.json, metrics.jsonl, checkpoints/")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.set_defaults(func=cmd_train)
     return ap
 
 
@@ -179,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .graphs import GraphFormatError
     from .graphs.captions import CaptionFileError
+    from .models import CheckpointError
+    from .train import ConfigError
     from .world import WorldConfigError
 
     try:
         return args.func(args)
-    except (GraphFormatError, CaptionFileError, WorldConfigError, FileNotFoundError) as e:
+    except (GraphFormatError, CaptionFileError, WorldConfigError, ConfigError, CheckpointError,
+            FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,56 @@
+"""Checkpoints: everything a run needs to continue bit-exactly, written atomically.
+
+Model, optimiser, scheduler, step and the RNG states (torch, numpy, python) go into one file written
+to a temporary name and moved into place with os.replace, so a kill mid-write leaves the previous
+checkpoint intact. The file holds only tensors and plain containers, so it loads with
+weights_only=True.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def rng_state() -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+            "numpy_pos": int(pos), "numpy_has_gauss": int(has_gauss), "numpy_gauss": float(gauss),
+            "python": torch.tensor(py_state, dtype=torch.int64), "python_version": version,
+            "python_gauss": py_gauss}
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(("MT19937", s["numpy_keys"].numpy().astype(np.uint32), s["numpy_pos"],
+                         s["numpy_has_gauss"], s["numpy_gauss"]))
+    random.setstate((s["python_version"], tuple(int(x) for x in s["python"]), s["python_gauss"]))
+
+
+def save_checkpoint(path: str | Path, **state) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def prune(directory: Path, keep: int) -> None:
+    """Keep the newest `keep` step-NNNNNN.pt files (last.pt is separate)."""
+    steps = sorted(directory.glob("step-*.pt"))
+    for old in steps[:-keep] if keep > 0 else steps:
+        old.unlink()

@@ -1,0 +1,231 @@
+"""One dataclass tree for a training run, from YAML/JSON plus `section.key=value` overrides.
+
+Unknown keys are errors that name the key, so a typo never trains the default silently. The
+effective config is written beside the run as config.json, and that file alone rebuilds the run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..models import BackboneConfig, BindingConfig
+from ..world import WorldConfig
+
+METHODS = ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip")
+
+
+class ConfigError(ValueError):
+    """A config key or value that cannot work; the message names the key (and the file)."""
+
+
+@dataclass
+class ModelConfig:
+    method: str = "clip"  # one of METHODS
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    binding: BindingConfig = field(default_factory=BindingConfig)  # OC-CLIP only
+    obj_dim: int = 128
+    rel_dim: int = 128
+    rel_hidden: int = 128
+    max_nodes: int = 8
+    max_relations: int = 8
+    counterfactuals: int = 3
+    n_shuffled: int = 2
+
+
+@dataclass
+class DataConfig:
+    source: str = "world"  # "world" (generated on the fly) or "wds" (WebDataset shards)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    split: list[str] = field(default_factory=lambda: ["attr-holdout:0.25"])  # world held-out specs
+    split_seed: int = 0
+    batch_size: int = 128  # per rank, per micro-step
+    workers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    backbone_lr: float | None = None  # lower lr for the open_clip towers (OC-CLIP fine-tuning)
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    warmup: float = 0.05  # fraction of steps (< 1) or a step count (>= 1)
+    grad_clip: float | None = 1.0
+    accum_steps: int = 1  # micro-batches per optimiser step
+    freeze_image: bool = False
+    freeze_text: bool = False
+
+
+@dataclass
+class LossConfig:
+    local_weight: float = 1.0  # OC-CLIP local graph loss
+    contrastive_weight: float = 1.0
+    npc_weight: float = 1.0  # C2LIP
+    xac_weight: float = 0.01
+    sigmoid: bool | None = None  # C2LIP's caption/concept form; None: sigmoid iff the model has a logit bias
+
+
+@dataclass
+class RunConfig:
+    steps: int = 1000
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 100
+    keep: int = 2  # checkpoints kept besides last.pt
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def validate(self) -> "TrainConfig":
+        if self.model.method not in METHODS:
+            raise ConfigError(f"model.method: {self.model.method!r} is not one of {', '.join(METHODS)}")
+        if self.data.source not in ("world", "wds"):
+            raise ConfigError(f"data.source: {self.data.source!r}; use 'world' or 'wds'")
+        for key, value in (("data.batch_size", self.data.batch_size), ("run.steps", self.run.steps),
+                           ("optim.accum_steps", self.optim.accum_steps)):
+            if value < 1:
+                raise ConfigError(f"{key}: must be >= 1, got {value}")
+        if self.run.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"run.precision: {self.run.precision!r}; use auto, fp32 or bf16")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- presets -----------------------------------------------------------------------------------
+def world_small() -> dict:
+    """Trains in a few minutes on 2 CPU cores: 32 px, two objects, patch-8 tiny ViT (calibration)."""
+    return {"model": {"backbone": {"name": "bindclip-vit-tiny-32"},
+                      "binding": {"dim": 128, "heads": 4, "n_default": 4}},
+            "data": {"world": {"image_size": 32, "min_objects": 2, "max_objects": 2}, "batch_size": 128},
+            "optim": {"lr": 1e-3, "warmup": 0.05},
+            "run": {"steps": 600, "log_every": 10, "save_every": 100}}
+
+
+PRESETS = {"world-small": world_small}
+
+
+# ---- building from dicts -----------------------------------------------------------------------
+def from_dict(cls, d: dict, where: str = "config", prefix: str = ""):
+    """A dataclass from a (possibly nested) dict; unknown keys raise ConfigError naming them."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'config'} must be a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in d.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {prefix + key!r}; known: {', '.join(known)}")
+        kwargs[key] = _coerce(hints[key], value, where, prefix + key)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'config'}: {e}") from None
+
+
+def _coerce(hint, value, where: str, key: str):
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else from_dict(hint, value, where, key + ".")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where, key) if len(inner) == 1 else value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        item = args[0] if args else None
+        items = [_coerce(item, v, where, key) if item not in (None, Ellipsis) else v for v in value]
+        return tuple(items) if origin is tuple else items
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+        if hint is int and float(value) != int(value):
+            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+        return hint(value)
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
+    return value
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """"optim.lr=1e-4" -> {"optim": {"lr": 0.0001}}; the value is read as YAML (numbers, lists, null)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    out: dict = {}
+    node = out
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def read_config_file(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({e})") from None
+    return d or {}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), method: str | None = None,
+                preset: str | None = None) -> TrainConfig:
+    """preset < file < --method < key=value overrides, later winning."""
+    d: dict = {}
+    where = "config"
+    if preset:
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        d = merge(d, PRESETS[preset]())
+    if path:
+        d = merge(d, read_config_file(path))
+        where = str(path)
+    if method:
+        d = merge(d, {"model": {"method": method}})
+    for text in overrides:
+        d = merge(d, parse_override(text))
+    if overrides:
+        where = f"{where} + overrides"
+    return from_dict(TrainConfig, d, where).validate()

@@ -1,0 +1,71 @@
+"""Training batches: the world generated on the fly, one batch per (rank, micro-step) index.
+
+A batch is a pure function of (seed, rank, index), so a resumed run continues with exactly the
+batches it would have seen, and loader workers can prefetch in any order. Workers also collate the
+text side (tokens, scene-graph tensors, concept phrases), so the training process only computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..graphs import ConceptBatch, GraphBatch, collate_concepts, collate_graphs
+from ..world import World, make_split
+from ..world.data import hash_seed
+from .config import TrainConfig
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # float [B, 3, H, W] in [0, 1]
+    captions: list[str]
+    tokens: torch.Tensor | None = None  # caption tokens (CLIP, SigLIP, C2LIP)
+    graphs: GraphBatch | None = None  # OC-CLIP
+    concepts: ConceptBatch | None = None  # C2LIP
+
+
+class WorldBatches(Dataset):
+    def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, length: int | None = None):
+        self.cfg, self.tokenizer, self.rank = cfg, tokenizer, rank
+        d = cfg.data
+        self.world = World(d.world, make_split(d.world, list(d.split), seed=d.split_seed))
+        self.length = length if length is not None else cfg.run.steps * cfg.optim.accum_steps
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Batch:
+        cfg, method = self.cfg, self.cfg.model.method
+        images, samples = self.world.batch(cfg.data.batch_size, seed=hash_seed(cfg.run.seed, self.rank, index))
+        captions = [s.caption for s in samples]
+        graphs = [s.graph for s in samples]
+        batch = Batch(images.float() / 255.0, captions)
+        if method in ("clip", "siglip", "c2lip"):
+            batch.tokens = self.tokenizer(captions)
+        if method.startswith("oc-clip"):
+            m = cfg.model
+            batch.graphs = collate_graphs(graphs, m.max_nodes, m.max_relations, counterfactuals=m.counterfactuals,
+                                          n_shuffled=m.n_shuffled, seed=hash_seed(cfg.run.seed, self.rank, index))
+        if "c2lip" in method:
+            batch.concepts = collate_concepts(graphs)
+        return batch
+
+
+def world_loader(cfg: TrainConfig, tokenizer, rank: int = 0, start: int = 0) -> DataLoader:
+    """Micro-batches start, start + 1, ... of this rank, prefetched by `data.workers` processes."""
+    ds = WorldBatches(cfg, tokenizer, rank)
+    workers = cfg.data.workers
+    return DataLoader(ds, batch_size=None, sampler=range(start, len(ds)), num_workers=workers,
+                      prefetch_factor=2 if workers else None, persistent_workers=False,
+                      collate_fn=_as_is, worker_init_fn=_one_thread)
+
+
+def _as_is(batch: Batch) -> Batch:  # batches come ready from the dataset (a named function pickles)
+    return batch
+
+
+def _one_thread(_worker_id: int) -> None:
+    """Loader workers render with one thread each, leaving the cores to the training process."""
+    torch.set_num_threads(1)

@@ -1,0 +1,232 @@
+"""The training loop shared by every method, on one CPU or many GPUs (torchrun).
+
+AdamW with open_clip's weight-decay exclusions (gains, biases, norms, logit scale/bias, embeddings
+of positions and learned queries), warmup then cosine, gradient clipping, logit-scale clamp at
+ln 100, bf16 autocast on GPU with fp32 master weights, gradient accumulation, frozen towers and a
+lower backbone learning rate. Metrics go to RUN_DIR/metrics.jsonl, checkpoints to
+RUN_DIR/checkpoints/.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from ..distributed import world_rank
+from ..losses import C2LipLoss, ClipLoss, OCClipLoss, SigLipLoss
+from ..models import C2LIP, CLIP, OCCLIP, ClipConfig, OCClipConfig
+from .checkpoint import load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .data import Batch, world_loader
+
+
+# ---- model, loss, optimiser --------------------------------------------------------------------
+def build_model(cfg: TrainConfig) -> nn.Module:
+    m = cfg.model
+    if m.method.startswith("oc-clip"):
+        model = OCCLIP(OCClipConfig(backbone=m.backbone, binding=m.binding, obj_dim=m.obj_dim, rel_dim=m.rel_dim,
+                                    rel_hidden=m.rel_hidden, max_nodes=m.max_nodes, max_relations=m.max_relations,
+                                    counterfactuals=m.counterfactuals, n_shuffled=m.n_shuffled))
+    elif m.method == "c2lip":
+        model = C2LIP(ClipConfig(m.backbone))
+    else:
+        model = CLIP(ClipConfig(m.backbone))
+    if m.method == "siglip" and model.backbone.logit_bias is None:
+        # SigLIP's initialisation: scale 10, bias -10 (the sigmoid loss needs the bias to start negative)
+        with torch.no_grad():
+            model.backbone.logit_scale.fill_(math.log(10))
+        model.backbone.logit_bias = nn.Parameter(torch.full_like(model.backbone.logit_scale, -10.0))
+    return model
+
+
+def build_loss(cfg: TrainConfig, model: nn.Module):
+    rank, world = world_rank()
+    method, lc = cfg.model.method, cfg.loss
+    if method == "clip":
+        return ClipLoss(rank=rank, world_size=world)
+    if method == "siglip":
+        return SigLipLoss(rank=rank, world_size=world)
+    if method == "c2lip":
+        sigmoid = lc.sigmoid if lc.sigmoid is not None else model.backbone.logit_bias is not None
+        return C2LipLoss(sigmoid=sigmoid, npc_weight=lc.npc_weight, xac_weight=lc.xac_weight, rank=rank,
+                         world_size=world)
+    if method == "oc-clip":
+        return OCClipLoss(contrastive_weight=lc.contrastive_weight, local_weight=lc.local_weight)
+    raise ValueError(f"model.method {method!r}: OC-CLIP with the C2LIP losses is not built yet")
+
+
+def no_weight_decay(name: str, p: nn.Parameter) -> bool:
+    """open_clip's rule: no decay on 1-d parameters (gains, biases, scales) and embeddings of positions,
+    class tokens and learned queries."""
+    return p.ndim < 2 or any(k in name for k in ("logit_scale", "logit_bias", "positional_embedding",
+                                                 "class_embedding", "default_queries"))
+
+
+def is_backbone(name: str) -> bool:
+    return name.startswith("backbone.")
+
+
+def freeze_towers(model: nn.Module, cfg: TrainConfig) -> None:
+    for name, p in model.named_parameters():
+        image = name.startswith("backbone.visual.")
+        text = is_backbone(name) and not image and "logit" not in name
+        if (cfg.optim.freeze_image and image) or (cfg.optim.freeze_text and text):
+            p.requires_grad_(False)
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    o = cfg.optim
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault((no_weight_decay(name, p), is_backbone(name)), []).append(p)
+    param_groups = []
+    for (no_wd, backbone), params in sorted(groups.items()):
+        lr = o.backbone_lr if backbone and o.backbone_lr is not None else o.lr
+        param_groups.append({"params": params, "weight_decay": 0.0 if no_wd else o.weight_decay, "lr": lr})
+    return torch.optim.AdamW(param_groups, betas=tuple(o.betas), eps=o.eps)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    steps = cfg.run.steps
+    warmup = int(cfg.optim.warmup * steps) if cfg.optim.warmup < 1 else int(cfg.optim.warmup)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+# ---- one step ----------------------------------------------------------------------------------
+def forward_loss(model: nn.Module, loss_fn, batch: Batch, method: str, device) -> dict:
+    images = batch.images.to(device, non_blocking=True)
+    if method.startswith("oc-clip"):
+        return loss_fn(**model(images, batch.graphs))
+    tokens = batch.tokens.to(device, non_blocking=True)
+    if method == "c2lip":
+        c = batch.concepts
+        return loss_fn(**model(images, tokens, c.phrases, c.owner, c.ids))
+    return loss_fn(**model(images, tokens))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    if cfg.run.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.run.device)
+
+
+# ---- the run ----------------------------------------------------------------------------------
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train `cfg` into `out`; with `resume`, continue from out/checkpoints/last.pt. Returns the last
+    logged metrics."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    rank, world = setup_distributed(cfg)
+    device = resolve_device(cfg) if world == 1 or not torch.cuda.is_available() else torch.device(
+        "cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    torch.manual_seed(cfg.run.seed)
+    model = build_model(cfg)
+    freeze_towers(model, cfg)
+    model.to(device)
+    opt = build_optimizer(model, cfg)
+    sched = build_scheduler(opt, cfg)
+    loss_fn = build_loss(cfg, model)
+    step = 0
+    ckpt_dir = out / "checkpoints"
+    if resume:
+        state = load_checkpoint(ckpt_dir / "last.pt")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        set_rng_state(state["rng"])
+        if rank == 0:
+            drop_metrics_after(out / "metrics.jsonl", step)
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else model
+    accum = cfg.optim.accum_steps
+    loader = world_loader(cfg, unwrap(model).tokenizer, rank=rank, start=step * accum)
+    autocast = (cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda"))
+    metrics_path = out / "metrics.jsonl"
+    bar = tqdm(total=cfg.run.steps, initial=step, desc=f"train {cfg.model.method}", unit="step",
+               disable=not progress or rank != 0)
+    last: dict = {}
+    t0, seen = time.perf_counter(), 0
+    micro = iter(loader)
+    while step < cfg.run.steps:
+        ddp.train()
+        totals: dict[str, float] = {}
+        for k in range(accum):
+            batch = next(micro)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                losses = forward_loss(ddp, loss_fn, batch, cfg.model.method, device)
+            total = sum(losses.values()) / accum
+            total.backward()
+            for name, v in losses.items():
+                totals[name] = totals.get(name, 0.0) + v.item() / accum
+            seen += len(batch.captions) * world
+        if cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        with torch.no_grad():
+            unwrap(model).logit_scale.clamp_(0, math.log(100))
+        step += 1
+        if rank == 0 and (step % cfg.run.log_every == 0 or step == cfg.run.steps):
+            elapsed = time.perf_counter() - t0
+            last = {"step": step, "loss": round(sum(totals.values()), 6), **{k: round(v, 6) for k, v in totals.items()},
+                    "lr": sched.get_last_lr()[0], "logit_scale": unwrap(model).logit_scale.exp().item(),
+                    "samples_per_s": round(seen / elapsed, 1)}
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(last) + "\n")
+            bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.0f}")
+            t0, seen = time.perf_counter(), 0
+        bar.update(1)
+        if rank == 0 and (step % cfg.run.save_every == 0 or step == cfg.run.steps):
+            state = dict(model=unwrap(model).state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                         step=step, rng=rng_state(), config=json.dumps(asdict(cfg)))
+            save_checkpoint(ckpt_dir / f"step-{step:06d}.pt", **state)
+            save_checkpoint(ckpt_dir / "last.pt", **state)
+            prune(ckpt_dir, cfg.run.keep)
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return last
+
+
+def drop_metrics_after(path: Path, step: int) -> None:
+    """A resumed run logs the steps after its checkpoint again; drop the killed run's copies."""
+    if path.exists():
+        rows = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        path.write_text("".join(r + "\n" for r in rows))
+
+
+def setup_distributed(cfg: TrainConfig) -> tuple[int, int]:
+    """Join the torchrun group when WORLD_SIZE > 1 (NCCL on GPU, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and cfg.run.device != "cpu" else "gloo"
+        dist.init_process_group(backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return world_rank()

@@ -1,0 +1,44 @@
+import pytest
+
+from bindclip.train import ConfigError, load_config
+
+
+def test_preset_file_method_and_overrides_in_order(tmp_path):
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text("optim:\n  lr: 0.01\nrun:\n  steps: 50\n")
+    cfg = load_config(cfg_file, ["optim.lr=1e-4", "data.split=[attr-holdout:0.5]", "optim.backbone_lr=null",
+                                 "data.world.image_size=48"], method="oc-clip", preset="world-small")
+    assert cfg.model.method == "oc-clip"
+    assert cfg.optim.lr == 1e-4 and cfg.run.steps == 50  # override beats file beats preset
+    assert cfg.model.backbone.name == "bindclip-vit-tiny-32"  # from the preset
+    assert cfg.data.split == ["attr-holdout:0.5"] and cfg.data.world.image_size == 48
+    assert cfg.data.world.max_objects == 2 and isinstance(cfg.data.world.shapes, tuple)
+    assert load_config().model.method == "clip"  # bare defaults are valid
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lrr=1", r"unknown key 'optim.lrr'"),
+    ("model.backbone.nme=x", r"unknown key 'model.backbone.nme'"),
+    ("run.steps=ten", r"run.steps must be a number"),
+    ("run.steps=1.5", r"run.steps must be an integer"),
+    ("optim.freeze_text=1", r"optim.freeze_text must be true or false"),
+    ("model.method=blip", r"model.method: 'blip' is not one of"),
+    ("data.world.image_size=8", r"image_size: 8 px is outside"),
+    ("lr", r"expected section.key=value"),
+])
+def test_bad_keys_and_values_are_named(override, message):
+    with pytest.raises((ConfigError, ValueError), match=message):
+        load_config(None, [override])
+
+
+def test_bad_files_are_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="missing.yaml: cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"optim": {"warmpu": 3}}')
+    with pytest.raises(ConfigError, match=r"wrong.json: unknown key 'optim.warmpu'"):
+        load_config(wrong)

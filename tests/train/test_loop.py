@@ -1,0 +1,81 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bindclip.train import load_config, train
+from bindclip.train.loop import build_model, build_optimizer, no_weight_decay
+
+TINY = ["data.batch_size=8", "data.workers=0", "run.log_every=5", "run.save_every=5", "run.keep=1",
+        "model.binding.dim=32", "model.binding.heads=2", "model.obj_dim=16", "model.rel_dim=16",
+        "model.rel_hidden=16"]
+
+
+@pytest.mark.parametrize("method", ["clip", "siglip", "oc-clip", "c2lip"])
+def test_each_method_trains_and_writes_the_run(tmp_path, method):
+    cfg = load_config(None, TINY + ["run.steps=6"], method=method, preset="world-small")
+    last = train(cfg, tmp_path, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["method"] == method
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 6] and rows[-1] == last
+    assert all(r["samples_per_s"] > 0 and torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 6
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.pt", "step-000006.pt"]
+
+
+def test_weight_decay_groups_and_lower_backbone_lr():
+    cfg = load_config(None, TINY + ["optim.backbone_lr=1e-5", "optim.freeze_text=true"], method="oc-clip",
+                      preset="world-small")
+    model = build_model(cfg)
+    from bindclip.train.loop import freeze_towers
+
+    freeze_towers(model, cfg)
+    assert not model.backbone.token_embedding.weight.requires_grad and model.backbone.visual.conv1.weight.requires_grad
+    opt = build_optimizer(model, cfg)
+    by_id = {id(p): g for g in opt.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert by_id[id(named["backbone.visual.conv1.weight"])]["lr"] == 1e-5
+    assert by_id[id(named["binding.to_k.weight"])]["lr"] == 1e-3
+    assert by_id[id(named["backbone.logit_scale"])]["weight_decay"] == 0.0
+    assert by_id[id(named["binding.default_queries"])]["weight_decay"] == 0.0
+    assert by_id[id(named["score_head.node_proj.weight"])]["weight_decay"] == 0.1
+    assert no_weight_decay("x.bias", named["score_head.node_proj.bias"])
+    assert id(named["backbone.token_embedding.weight"]) not in by_id  # frozen: not optimised
+
+
+def _train_cli(out, *extra):
+    return [sys.executable, "-m", "bindclip", "train", "--method", "oc-clip", "--preset", "world-small",
+            "--out", str(out), *TINY, "run.steps=20", "data.workers=1", *extra]
+
+
+def test_kill_and_resume_is_bit_exact(tmp_path):
+    """20 steps straight == 10+ steps, SIGKILL, resume to 20: every weight equal, on CPU."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    straight = tmp_path / "straight"
+    subprocess.run(_train_cli(straight, "run.threads=1"), check=True, env=env, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cli(killed, "run.threads=1"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "step-000010.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before step 10"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed_from = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert resumed_from < 20, "the kill came after the run had finished; nothing was resumed"
+    subprocess.run(_train_cli(killed, "run.threads=1") + ["--resume"], check=True, env=env, capture_output=True)
+    a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 20
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]  # the killed run's rows after its checkpoint were dropped
