@@ -79,3 +79,40 @@ def test_kill_and_resume_is_bit_exact(tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15, 20]  # the killed run's rows after its checkpoint were dropped
+
+
+@pytest.mark.parametrize("method", ["oc-clip", "c2lip"])
+def test_two_torchrun_cpu_ranks_equal_one_process_on_the_global_batch(tmp_path, method):
+    """torchrun, 2 gloo ranks x 4 samples, 3 steps == one process stepping on the 8-sample
+    concatenation of both ranks' batches: the same weights (up to float reduction order)."""
+    from bindclip.train.data import WorldBatches, make_batch
+    from bindclip.train.loop import build_loss, build_scheduler, train_step
+
+    overrides = [o for o in TINY if not o.startswith("data.batch_size")] + [
+        "data.batch_size=4", "run.steps=3", "run.threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                    str(_free_port()), "-m", "bindclip", "train", "--method", method, "--preset", "world-small",
+                    "--out", str(tmp_path), *overrides], check=True, env=env, capture_output=True)
+    cfg = load_config(None, overrides, method=method, preset="world-small")
+    torch.manual_seed(cfg.run.seed)
+    model = build_model(cfg)
+    opt, loss_fn = build_optimizer(model, cfg), build_loss(cfg, model)
+    sched = build_scheduler(opt, cfg)
+    ranks = [WorldBatches(cfg, model.tokenizer, rank=r) for r in (0, 1)]
+    for index in range(3):
+        parts = [r.scenes(index) for r in ranks]
+        images = torch.cat([p[0] for p in parts])
+        batch = make_batch(cfg, model.tokenizer, images, parts[0][1] + parts[1][1])
+        train_step(model, opt, sched, loss_fn, [batch], cfg, torch.device("cpu"))
+    ddp = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
+    worst = max((ddp[k] - v).abs().max().item() for k, v in model.state_dict().items())
+    assert worst < 1e-5, worst
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -36,21 +36,31 @@ class WorldBatches(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def scenes(self, index: int):
+        """(uint8 images, samples) of this rank's micro-batch `index`."""
+        seed = hash_seed(self.cfg.run.seed, self.rank, index)
+        return self.world.batch(self.cfg.data.batch_size, seed=seed)
+
     def __getitem__(self, index: int) -> Batch:
-        cfg, method = self.cfg, self.cfg.model.method
-        images, samples = self.world.batch(cfg.data.batch_size, seed=hash_seed(cfg.run.seed, self.rank, index))
-        captions = [s.caption for s in samples]
-        graphs = [s.graph for s in samples]
-        batch = Batch(images.float() / 255.0, captions)
-        if method in ("clip", "siglip", "c2lip"):
-            batch.tokens = self.tokenizer(captions)
-        if method.startswith("oc-clip"):
-            m = cfg.model
-            batch.graphs = collate_graphs(graphs, m.max_nodes, m.max_relations, counterfactuals=m.counterfactuals,
-                                          n_shuffled=m.n_shuffled, seed=hash_seed(cfg.run.seed, self.rank, index))
-        if "c2lip" in method:
-            batch.concepts = collate_concepts(graphs)
-        return batch
+        return make_batch(self.cfg, self.tokenizer, *self.scenes(index),
+                          seed=hash_seed(self.cfg.run.seed, self.rank, index))
+
+
+def make_batch(cfg: TrainConfig, tokenizer, images: torch.Tensor, samples: list, seed: int = 0) -> Batch:
+    """What the method needs from world samples: caption tokens, graph tensors, concept phrases."""
+    method = cfg.model.method
+    captions = [s.caption for s in samples]
+    graphs = [s.graph for s in samples]
+    batch = Batch(images.float() / 255.0, captions)
+    if method in ("clip", "siglip", "c2lip"):
+        batch.tokens = tokenizer(captions)
+    if method.startswith("oc-clip"):
+        m = cfg.model
+        batch.graphs = collate_graphs(graphs, m.max_nodes, m.max_relations, counterfactuals=m.counterfactuals,
+                                      n_shuffled=m.n_shuffled, seed=seed)
+    if "c2lip" in method:
+        batch.concepts = collate_concepts(graphs)
+    return batch
 
 
 def world_loader(cfg: TrainConfig, tokenizer, rank: int = 0, start: int = 0) -> DataLoader:

@@ -128,6 +128,28 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
     return torch.device(cfg.run.device)
 
 
+def train_step(model: nn.Module, opt, sched, loss_fn, batches: list[Batch], cfg: TrainConfig, device,
+               autocast: bool = False) -> dict[str, float]:
+    """One optimiser step over `batches` (the micro-batches of gradient accumulation); returns the
+    mean of each loss term."""
+    model.train()
+    totals: dict[str, float] = {}
+    for batch in batches:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            losses = forward_loss(model, loss_fn, batch, cfg.model.method, device)
+        (sum(losses.values()) / len(batches)).backward()
+        for name, v in losses.items():
+            totals[name] = totals.get(name, 0.0) + v.item() / len(batches)
+    if cfg.optim.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    sched.step()
+    with torch.no_grad():
+        unwrap(model).logit_scale.clamp_(0, math.log(100))
+    return totals
+
+
 # ---- the run ----------------------------------------------------------------------------------
 def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
     """Train `cfg` into `out`; with `resume`, continue from out/checkpoints/last.pt. Returns the last
@@ -161,8 +183,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if world > 1 else model
+    # OC-CLIP scores slots, not the pooled image embedding, so the image head gets no gradient
+    ddp = nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=cfg.model.method == "oc-clip") if world > 1 else model
     accum = cfg.optim.accum_steps
     loader = world_loader(cfg, unwrap(model).tokenizer, rank=rank, start=step * accum)
     autocast = (cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda"))
@@ -173,24 +197,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     t0, seen = time.perf_counter(), 0
     micro = iter(loader)
     while step < cfg.run.steps:
-        ddp.train()
-        totals: dict[str, float] = {}
-        for k in range(accum):
-            batch = next(micro)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                losses = forward_loss(ddp, loss_fn, batch, cfg.model.method, device)
-            total = sum(losses.values()) / accum
-            total.backward()
-            for name, v in losses.items():
-                totals[name] = totals.get(name, 0.0) + v.item() / accum
-            seen += len(batch.captions) * world
-        if cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sched.step()
-        with torch.no_grad():
-            unwrap(model).logit_scale.clamp_(0, math.log(100))
+        batches = [next(micro) for _ in range(accum)]
+        totals = train_step(ddp, opt, sched, loss_fn, batches, cfg, device, autocast)
+        seen += sum(len(b.captions) for b in batches) * world
         step += 1
         if rank == 0 and (step % cfg.run.log_every == 0 or step == cfg.run.steps):
             elapsed = time.perf_counter() - t0
