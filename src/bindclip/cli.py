@@ -144,6 +144,14 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .train.export import export_run
+
+    out = export_run(args.run_dir, args.output, checkpoint=args.checkpoint)
+    print(f"exported {args.run_dir} -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bindclip", description=(
         "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
@@ -194,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory: config.json, metrics.jsonl, checkpoints/")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="a run's weights as a shareable model folder (safetensors + config)")
+    p.add_argument("run_dir", help="a bindclip train --out directory")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--checkpoint", default="last.pt", help="which file of RUN_DIR/checkpoints/")
+    p.set_defaults(func=cmd_export)
     return ap
 
 

@@ -202,3 +202,22 @@ def token_grid(visual: nn.Module) -> tuple[int, int]:
     if isinstance(visual, VisionTransformer):
         return visual.grid_size
     return tuple(visual.trunk.patch_embed.grid_size)
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+def as_image_tensor(images, size: int | None, device) -> torch.Tensor:
+    """float [B, 3, H, W] in [0, 1] from uint8 or float tensors or a list of PIL images (resized to
+    `size`, the size the model was trained at)."""
+    if isinstance(images, (list, tuple)):
+        import numpy as np
+
+        arrays = []
+        for img in images:
+            img = img.convert("RGB")
+            if size and img.size != (size, size):
+                img = img.resize((size, size))
+            arrays.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+        images = torch.stack(arrays)
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    return images.to(device)

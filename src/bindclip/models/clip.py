@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .backbone import BackboneConfig, create_backbone, encode_text, get_tokenizer
+from .backbone import BackboneConfig, as_image_tensor, create_backbone, encode_text, get_tokenizer
 
 
 @dataclass
@@ -62,8 +62,10 @@ class CLIP(nn.Module):
                 **self.scale_and_bias()}
 
     @torch.no_grad()
-    def score(self, images: torch.Tensor, captions: list[str]) -> torch.Tensor:
-        """[n_captions, n_images] cosine similarities (no scale), for evaluation."""
+    def score(self, images, captions: list[str]) -> torch.Tensor:
+        """[n_captions, n_images] cosine similarities (no scale), for evaluation. Images: tensors
+        (uint8 or float in [0, 1]) or PIL images."""
+        images = as_image_tensor(images, getattr(self, "image_size", None), self.device)
         return self.encode_text(captions) @ self.encode_image(images).T
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..distributed import gather_ragged, world_rank
 from ..graphs import GraphBatch, GraphFormatError, SceneGraph, collate_graphs
-from .backbone import BackboneConfig, create_backbone, encode_text, get_tokenizer, image_tokens
+from .backbone import BackboneConfig, as_image_tensor, create_backbone, encode_text, get_tokenizer, image_tokens
 from .binding import BindingConfig, BindingModule
 
 
@@ -111,6 +111,7 @@ class OCCLIP(nn.Module):
         self.cfg = cfg = cfg or OCClipConfig()
         self.backbone = create_backbone(cfg.backbone)
         self.tokenizer = get_tokenizer(cfg.backbone)
+        self.parser = None  # set to any bindclip Parser; spaCy is loaded on first use
         text_width = self._embed_dim()
         self.binding = BindingModule(cfg.binding, self._patch_width(), text_width)
         self.score_head = StructuredScore(text_width, cfg.binding.dim, cfg.obj_dim, cfg.rel_dim,
@@ -191,10 +192,21 @@ class OCCLIP(nn.Module):
         return out
 
     @torch.no_grad()
-    def score(self, images: torch.Tensor, graphs: list[SceneGraph] | GraphBatch) -> torch.Tensor:
-        """[n_captions, n_images] structured similarities (no scale), for evaluation."""
+    def score(self, images, graphs: list[str] | list[SceneGraph] | GraphBatch) -> torch.Tensor:
+        """[n_captions, n_images] structured similarities (no scale), for evaluation. Captions given as
+        text are parsed with `self.parser` (spaCy unless set); images as in CLIP.score."""
+        if graphs and isinstance(graphs, list) and isinstance(graphs[0], str):
+            graphs = self.parse(graphs)
         batch = graphs if isinstance(graphs, GraphBatch) else self.collate(graphs, counterfactuals=False)
+        images = as_image_tensor(images, getattr(self, "image_size", None), self.device)
         return self.score_matrix(self.encode_patches(images), self.encode_graphs(batch))
+
+    def parse(self, captions: list[str]) -> list[SceneGraph]:
+        if self.parser is None:
+            from ..graphs.parse import SpacyParser
+
+            self.parser = SpacyParser()
+        return self.parser.parse(list(captions))
 
 
 def _rows(g: GraphState) -> GraphState:
