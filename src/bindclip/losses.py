@@ -151,10 +151,11 @@ class C2LipLoss(nn.Module):
     """
 
     def __init__(self, sigmoid: bool = True, npc_weight: float = 1.0, xac_weight: float = 0.01,
-                 xac_temperature: float = 1.0, match_phrase_text: bool = True, rank: int = 0,
-                 world_size: int = 1):
+                 xac_temperature: float = 1.0, match_phrase_text: bool = True, caption_weight: float = 1.0,
+                 rank: int = 0, world_size: int = 1):
         super().__init__()
         self.sigmoid, self.npc_weight, self.xac_weight = sigmoid, npc_weight, xac_weight
+        self.caption_weight = caption_weight  # 0 when another loss scores the captions (OC-CLIP + C2LIP)
         self.xac_temperature, self.match_phrase_text = xac_temperature, match_phrase_text
         self.rank, self.world_size = rank, world_size
         self.caption_loss = (SigLipLoss(rank=rank, world_size=world_size) if sigmoid
@@ -162,10 +163,11 @@ class C2LipLoss(nn.Module):
 
     def forward(self, image_features, text_features, patch_features, phrase_features, phrase_owner,
                 logit_scale, logit_bias=None, phrase_ids=None, output_dict: bool = True):
-        if self.sigmoid:
-            out = self.caption_loss(image_features, text_features, logit_scale, logit_bias)
-        else:
-            out = self.caption_loss(image_features, text_features, logit_scale)
+        out = {}
+        if self.caption_weight:
+            args = (logit_scale, logit_bias) if self.sigmoid else (logit_scale,)
+            out = {k: self.caption_weight * v for k, v in self.caption_loss(image_features, text_features,
+                                                                            *args).items()}
         counts = [p.shape[0] for p in gather_ragged(image_features.detach(), with_grad=False)]
         owners = gather_ragged(phrase_owner, with_grad=False)
         owner = torch.cat([o + sum(counts[:r]) for r, o in enumerate(owners)])
@@ -183,3 +185,19 @@ class C2LipLoss(nn.Module):
             xac = gather_rows(cross_attention_pool_scores(patch_features, scored, self.xac_temperature))[:, columns]
             out["xac_loss"] = self.xac_weight * loss(logit_scale * xac + bias, positives)
         return out if output_dict else sum(out.values())
+
+
+class OCClipC2LipLoss(nn.Module):
+    """OC-CLIP's global and local losses with C2LIP's concept losses (NPC, XAC) added; the captions
+    are scored by OC-CLIP's structured similarity only."""
+
+    def __init__(self, oc_clip: OCClipLoss, concepts: C2LipLoss):
+        super().__init__()
+        self.oc_clip, self.concepts = oc_clip, concepts
+
+    def forward(self, logits_per_image, logit_scale, image_features, patch_features, phrase_features, phrase_owner,
+                counterfactual_logits=None, counterfactual_mask=None, phrase_ids=None, logit_bias=None):
+        out = self.oc_clip(logits_per_image, logit_scale, counterfactual_logits, counterfactual_mask)
+        out.update(self.concepts(image_features, None, patch_features, phrase_features, phrase_owner, logit_scale,
+                                 logit_bias, phrase_ids))
+        return out

@@ -157,3 +157,16 @@ def test_every_parameter_gets_gradient_from_both_losses(oc_clip):
     # the image tower's final LayerNorm and projection feed only the pooled embedding, which OC-CLIP
     # does not score; the text tower's unused vocabulary rows are zero but the table is not
     assert set(dead) <= {"backbone.visual.ln_post.weight", "backbone.visual.ln_post.bias", "backbone.visual.proj"}, dead
+
+
+def test_forward_with_concepts_reuses_node_encodings(oc_clip):
+    from bindclip.graphs import collate_concepts
+    from bindclip.models.backbone import encode_text
+
+    gs = graphs()
+    concepts = collate_concepts(gs)
+    out = oc_clip(torch.randn(3, 3, 32, 32), oc_clip.collate(gs), concepts)
+    direct = encode_text(oc_clip.backbone, oc_clip.tokenizer(concepts.phrases))
+    assert torch.allclose(out["phrase_features"], direct, atol=1e-6)
+    assert out["patch_features"].shape == (3, 16, 128) and out["image_features"].shape == (3, 128)
+    assert out["phrase_owner"].tolist() == concepts.owner.tolist()

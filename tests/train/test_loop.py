@@ -16,7 +16,7 @@ TINY = ["data.batch_size=8", "data.workers=0", "run.log_every=5", "run.save_ever
         "model.rel_hidden=16"]
 
 
-@pytest.mark.parametrize("method", ["clip", "siglip", "oc-clip", "c2lip"])
+@pytest.mark.parametrize("method", ["clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip"])
 def test_each_method_trains_and_writes_the_run(tmp_path, method):
     cfg = load_config(None, TINY + ["run.steps=6"], method=method, preset="world-small")
     last = train(cfg, tmp_path, progress=False)
@@ -24,6 +24,8 @@ def test_each_method_trains_and_writes_the_run(tmp_path, method):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 6] and rows[-1] == last
     assert all(r["samples_per_s"] > 0 and torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    if method == "oc-clip+c2lip":
+        assert {"contrastive_loss", "local_graph_loss", "npc_loss", "xac_loss"} <= set(last)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 6
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.pt", "step-000006.pt"]

@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distributed import gather_ragged, world_rank
-from ..graphs import GraphBatch, GraphFormatError, SceneGraph, collate_graphs
-from .backbone import BackboneConfig, as_image_tensor, create_backbone, encode_text, get_tokenizer, image_tokens
+from ..graphs import ConceptBatch, GraphBatch, GraphFormatError, SceneGraph, collate_graphs
+from .backbone import (BackboneConfig, as_image_tensor, create_backbone, encode_text, get_tokenizer, image_tokens,
+                       joint_space_tokens)
 from .binding import BindingConfig, BindingModule
 
 
@@ -140,13 +141,18 @@ class OCCLIP(nn.Module):
                               counterfactuals=c.counterfactuals if counterfactuals else 0,
                               n_shuffled=c.n_shuffled, seed=seed)
 
-    def encode_graphs(self, batch: GraphBatch) -> GraphState:
+    def encode_graphs(self, batch: GraphBatch, extra: list[str] | tuple = ()):
+        """GraphState of the batch; with `extra` texts (C2LIP phrases beyond the node caps) also
+        (all text embeddings, text -> row) so callers reuse the encodings."""
         check_graph_batch(batch)
         batch = batch.to(self.device)
-        tokens = self.tokenizer(batch.texts).to(self.device)
-        emb = encode_text(self.backbone, tokens, normalize=True)
-        return GraphState(emb[batch.node_text], batch.node_mask, emb[batch.rel_text], batch.rel_subject,
-                          batch.rel_object, batch.rel_mask)
+        texts = list(batch.texts) + [t for t in dict.fromkeys(extra) if t not in set(batch.texts)]
+        emb = encode_text(self.backbone, self.tokenizer(texts).to(self.device), normalize=True)
+        state = GraphState(emb[batch.node_text], batch.node_mask, emb[batch.rel_text], batch.rel_subject,
+                           batch.rel_object, batch.rel_mask)
+        if not extra:
+            return state
+        return state, emb, {t: i for i, t in enumerate(texts)}
 
     def encode_patches(self, images: torch.Tensor) -> torch.Tensor:
         """[I, T, d] binding-ready patch features from the configured ViT block."""
@@ -175,12 +181,20 @@ class OCCLIP(nn.Module):
         mask = torch.cat([torch.ones_like(batch.cf_mask[:, :1]), batch.cf_mask], 1).to(self.device)
         return self.score_head(own, patches, mine, aligned=True), mask
 
-    def forward(self, images: torch.Tensor, graphs: GraphBatch) -> dict:
+    def forward(self, images: torch.Tensor, graphs: GraphBatch, concepts: ConceptBatch | None = None) -> dict:
         """Logits of this rank's images against every caption of every rank, and the local loss's
         counterfactual logits. Under torch.distributed the graph states are all-gathered (small:
-        embeddings of a few short texts per caption) so the slot binding of all pairs stays local."""
-        patches = self.encode_patches(images)
-        local = self.encode_graphs(graphs)
+        embeddings of a few short texts per caption) so the slot binding of all pairs stays local.
+
+        With `concepts` (OC-CLIP + C2LIP) it also returns C2LIP's features: the pooled image embedding,
+        joint-space patch tokens and the phrase embeddings, which are node texts already encoded."""
+        layers = [self.cfg.backbone.token_layer] + ([-1] if concepts is not None else [])
+        pooled, tokens = image_tokens(self.backbone.visual, images, layers)
+        patches = self.binding.encode_patches(tokens[0])
+        if concepts is None:
+            local = self.encode_graphs(graphs)
+        else:  # the phrases are the node texts (plus any the node cap dropped): encoded once
+            local, emb, index = self.encode_graphs(graphs, extra=concepts.phrases)
         everyone, offset = gather_graph_states(local)
         weights, _ = self.binding(patches, everyone.nodes, everyone.node_mask)
         scale = self.logit_scale.exp()
@@ -189,6 +203,12 @@ class OCCLIP(nn.Module):
         if graphs.cf_mask is not None:
             cf, mask = self.counterfactual_scores(weights, patches, everyone, graphs, offset)
             out["counterfactual_logits"], out["counterfactual_mask"] = scale * cf, mask
+        if concepts is not None:
+            rows = torch.tensor([index[p] for p in concepts.phrases], device=self.device)
+            out.update(image_features=F.normalize(pooled, dim=-1),
+                       patch_features=F.normalize(joint_space_tokens(self.backbone.visual, tokens[1]), dim=-1),
+                       phrase_features=emb[rows], phrase_owner=concepts.owner.to(self.device),
+                       phrase_ids=concepts.ids.to(self.device))
         return out
 
     @torch.no_grad()

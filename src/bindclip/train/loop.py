@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from ..distributed import world_rank
-from ..losses import C2LipLoss, ClipLoss, OCClipLoss, SigLipLoss
+from ..losses import C2LipLoss, ClipLoss, OCClipC2LipLoss, OCClipLoss, SigLipLoss
 from ..models import C2LIP, CLIP, OCCLIP, ClipConfig, OCClipConfig
 from .checkpoint import load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -59,7 +59,9 @@ def build_loss(cfg: TrainConfig, model: nn.Module):
                          world_size=world)
     if method == "oc-clip":
         return OCClipLoss(contrastive_weight=lc.contrastive_weight, local_weight=lc.local_weight)
-    raise ValueError(f"model.method {method!r}: OC-CLIP with the C2LIP losses is not built yet")
+    concepts = C2LipLoss(sigmoid=False, npc_weight=lc.npc_weight, xac_weight=lc.xac_weight, caption_weight=0.0,
+                         rank=rank, world_size=world)
+    return OCClipC2LipLoss(OCClipLoss(lc.contrastive_weight, lc.local_weight), concepts)
 
 
 def no_weight_decay(name: str, p: nn.Parameter) -> bool:
@@ -110,7 +112,7 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
 def forward_loss(model: nn.Module, loss_fn, batch: Batch, method: str, device) -> dict:
     images = batch.images.to(device, non_blocking=True)
     if method.startswith("oc-clip"):
-        return loss_fn(**model(images, batch.graphs))
+        return loss_fn(**model(images, batch.graphs, batch.concepts))
     tokens = batch.tokens.to(device, non_blocking=True)
     if method == "c2lip":
         c = batch.concepts
