@@ -98,17 +98,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> None:
     """Load a local checkpoint, naming the first parameter whose shape does not match."""
-    sd = read_state_dict(path)
+    load_state(model, read_state_dict(path), str(path), strict)
+
+
+def load_state(model: nn.Module, sd: dict[str, torch.Tensor], where: str, strict: bool = True) -> None:
     own = model.state_dict()
     for k, v in sd.items():
         if k in own and own[k].shape != v.shape:
-            raise CheckpointError(f"{path}: parameter {k!r} has shape {tuple(v.shape)} in the checkpoint "
+            raise CheckpointError(f"{where}: parameter {k!r} has shape {tuple(v.shape)} in the checkpoint "
                                   f"but {tuple(own[k].shape)} in the model")
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if k != "attn_mask"]
     if strict and (missing or unexpected):
         what = f"missing {missing[:5]}" if missing else f"unexpected {unexpected[:5]}"
-        raise CheckpointError(f"{path}: checkpoint does not match the model ({what})")
+        raise CheckpointError(f"{where}: checkpoint does not match the model ({what})")
 
 
 # ---- text ------------------------------------------------------------------------------------

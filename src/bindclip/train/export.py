@@ -53,7 +53,7 @@ def load(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.
     captions)` works for every method (OC-CLIP parses the captions itself)."""
     from safetensors.torch import load_file
 
-    from ..models.backbone import CheckpointError
+    from ..models.backbone import load_state
 
     model_dir = Path(model_dir)
     if (model_dir / CONFIG).is_file():
@@ -65,14 +65,6 @@ def load(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.
     else:
         raise FileNotFoundError(f"{model_dir}: neither an exported model ({CONFIG}) nor a run directory")
     model = build_model(cfg)
-    own = model.state_dict()
-    for k, v in state.items():
-        if k in own and own[k].shape != v.shape:
-            raise CheckpointError(f"{model_dir}: parameter {k!r} has shape {tuple(v.shape)} in the file "
-                                  f"but {tuple(own[k].shape)} in the model its config builds")
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{model_dir}: weights do not match the config "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    load_state(model, state, str(model_dir))
     model.image_size = cfg.data.world.image_size
     return model.to(device).eval()
