@@ -43,6 +43,9 @@ class DataConfig:
     split_seed: int = 0
     batch_size: int = 128  # per rank, per micro-step
     workers: int = 2
+    shards: str | None = None  # wds: "/data/cc3m/{00000..00099}.tar" or "pipe:curl -s URL" patterns
+    image_size: int | None = None  # wds: resize + centre crop; default: the backbone's image size
+    graph_cache: str | None = None  # wds: GraphCache JSONL from `bindclip parse --cache`, else parse in workers
 
 
 @dataclass
@@ -97,6 +100,8 @@ class TrainConfig:
                            ("optim.accum_steps", self.optim.accum_steps)):
             if value < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {value}")
+        if self.data.source == "wds" and not self.data.shards:
+            raise ConfigError("data.shards: needed when data.source is 'wds' (e.g. /data/{00000..00099}.tar)")
         if self.run.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"run.precision: {self.run.precision!r}; use auto, fp32 or bf16")
         return self

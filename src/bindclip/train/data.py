@@ -6,7 +6,7 @@ text side (tokens, scene-graph tensors, concept phrases), so the training proces
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -24,6 +24,7 @@ class Batch:
     tokens: torch.Tensor | None = None  # caption tokens (CLIP, SigLIP, C2LIP)
     graphs: GraphBatch | None = None  # OC-CLIP
     concepts: ConceptBatch | None = None  # C2LIP
+    skipped: dict = field(default_factory=dict)  # records skipped while reading this batch, by reason
 
 
 class WorldBatches(Dataset):

@@ -190,7 +190,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=cfg.model.method == "oc-clip") if world > 1 else model
     accum = cfg.optim.accum_steps
-    loader = world_loader(cfg, unwrap(model).tokenizer, rank=rank, start=step * accum)
+    loader = make_loader(cfg, unwrap(model), rank, world, start=step * accum)
+    skipped: dict[str, int] = json.loads((out / "skipped.json").read_text()) if resume and (
+        out / "skipped.json").exists() else {}
     autocast = (cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda"))
     metrics_path = out / "metrics.jsonl"
     bar = tqdm(total=cfg.run.steps, initial=step, desc=f"train {cfg.model.method}", unit="step",
@@ -200,6 +202,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     micro = iter(loader)
     while step < cfg.run.steps:
         batches = [next(micro) for _ in range(accum)]
+        for b in batches:
+            for reason, n in b.skipped.items():
+                skipped[reason] = skipped.get(reason, 0) + n
         totals = train_step(ddp, opt, sched, loss_fn, batches, cfg, device, autocast)
         seen += sum(len(b.captions) for b in batches) * world
         step += 1
@@ -208,6 +213,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
             last = {"step": step, "loss": round(sum(totals.values()), 6), **{k: round(v, 6) for k, v in totals.items()},
                     "lr": sched.get_last_lr()[0], "logit_scale": unwrap(model).logit_scale.exp().item(),
                     "samples_per_s": round(seen / elapsed, 1)}
+            if skipped:
+                last["skipped"] = dict(skipped)
+                (out / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(last) + "\n")
             bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.0f}")
@@ -223,6 +231,19 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     if world > 1:
         dist.barrier()
     return last
+
+
+def make_loader(cfg: TrainConfig, model: nn.Module, rank: int, world: int, start: int):
+    """World batches from micro-step `start`, or shard batches with the first `start` skipped (the
+    shard order is fixed, so a resumed run reads on where it stopped)."""
+    if cfg.data.source == "world":
+        return world_loader(cfg, model.tokenizer, rank=rank, start=start)
+    from itertools import islice
+
+    from .shards import shard_loader
+
+    size = cfg.data.image_size or model.backbone.visual.image_size[0]
+    return islice(shard_loader(cfg, model.tokenizer, size, rank, world), start, None)
 
 
 def drop_metrics_after(path: Path, step: int) -> None:

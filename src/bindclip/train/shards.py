@@ -1,0 +1,140 @@
+"""Real image-text pairs from WebDataset shards, as open_clip reads them (local tars or pipe: URLs).
+
+A record needs an image (jpg, jpeg, png or webp) and a caption (txt, or json with "caption"). The
+scene graph comes from the record's json "graph" (world exports carry one), else from the graph
+cache, else the caption is parsed in the loader worker. A record that cannot be used (corrupt
+image, no caption, malformed graph, unreadable tar member) is skipped and counted by reason; the
+counts travel with the batches so the trainer logs and saves them. Nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from types import SimpleNamespace
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..graphs import GraphFormatError, SceneGraph
+from .config import TrainConfig
+from .data import _as_is, _one_thread, make_batch
+
+IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
+
+
+def expand_urls(pattern: str) -> list[str]:
+    import braceexpand
+
+    return [u for part in pattern.split("::") for u in braceexpand.braceexpand(part)]
+
+
+def load_image(data: bytes, size: int) -> torch.Tensor:
+    """uint8 [3, size, size]: shorter side to `size`, centre crop (open_clip's eval transform)."""
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    img = img.crop((left, top, left + size, top + size))
+    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
+
+
+class ShardBatches(IterableDataset):
+    def __init__(self, cfg: TrainConfig, tokenizer, image_size: int, rank: int = 0, world_size: int = 1):
+        self.cfg, self.tokenizer, self.size = cfg, tokenizer, image_size
+        self.rank, self.world_size = rank, world_size
+        self.urls = expand_urls(cfg.data.shards)
+
+    def _my_urls(self) -> list[str]:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        streams = self.world_size * nw
+        if len(self.urls) < streams:
+            raise ValueError(f"data.shards: {len(self.urls)} shard(s) for {streams} readers (ranks x workers); "
+                             f"use fewer data.workers or more shards")
+        return self.urls[self.rank * nw + wid::streams]
+
+    def __iter__(self):
+        import webdataset as wds
+
+        skipped: Counter = Counter()
+        cache = self._cache()
+
+        def tar_error(exn):  # a broken shard member: count it and read on
+            skipped[f"unreadable tar member ({type(exn).__name__})"] += 1
+            return True
+        epoch = 0
+        images, samples = [], []  # a batch may span the end of one pass and the start of the next
+        while True:  # pass over the shards again until the trainer has its steps
+            source = wds.WebDataset(self._my_urls(), shardshuffle=False, handler=tar_error, empty_check=False)
+            usable = 0
+            for record in source:
+                sample = self._sample(record, cache, skipped)
+                if sample is None:
+                    continue
+                usable += 1
+                images.append(sample[0])
+                samples.append(sample[1])
+                if len(samples) == self.cfg.data.batch_size:
+                    batch = make_batch(self.cfg, self.tokenizer, torch.stack(images), samples, seed=epoch)
+                    batch.skipped = dict(skipped)
+                    skipped.clear()
+                    yield batch
+                    images, samples = [], []
+            if not usable:
+                raise ValueError(f"data.shards: no usable record in {self._my_urls()} "
+                                 f"(skipped: {dict(skipped) or 'nothing read'})")
+            epoch += 1
+
+    def _cache(self):
+        if not self.cfg.data.graph_cache:
+            return None
+        from ..graphs.parse import GraphCache, SpacyParser
+
+        return GraphCache(SpacyParser(), self.cfg.data.graph_cache)
+
+    def _sample(self, record: dict, cache, skipped: Counter):
+        key = next((k for k in IMAGE_KEYS if k in record), None)
+        if key is None:
+            skipped["no image"] += 1
+            return None
+        meta = {}
+        if "json" in record:
+            try:
+                meta = json.loads(record["json"])
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                skipped["malformed json"] += 1
+                return None
+        caption = record["txt"].decode("utf-8", "replace").strip() if "txt" in record else meta.get("caption")
+        if not caption:
+            skipped["no caption"] += 1
+            return None
+        try:
+            image = load_image(record[key], self.size)
+        except Exception:  # PIL raises many types on corrupt data
+            skipped["corrupt image"] += 1
+            return None
+        try:
+            graph = SceneGraph.from_dict({**meta["graph"], "caption": caption}, where=record.get("__key__", "?")) \
+                if "graph" in meta else self._parse(caption, cache)
+        except GraphFormatError:
+            skipped["malformed graph"] += 1
+            return None
+        return image, SimpleNamespace(caption=caption, graph=graph)
+
+    def _parse(self, caption: str, cache):
+        if cache is None:
+            from ..graphs.parse import SpacyParser
+
+            cache = self._parser = getattr(self, "_parser", None) or SpacyParser()
+        return cache.parse([caption])[0]
+
+
+def shard_loader(cfg: TrainConfig, tokenizer, image_size: int, rank: int = 0, world_size: int = 1) -> DataLoader:
+    ds = ShardBatches(cfg, tokenizer, image_size, rank, world_size)
+    workers = cfg.data.workers
+    return DataLoader(ds, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None,
+                      collate_fn=_as_is, worker_init_fn=_one_thread)
