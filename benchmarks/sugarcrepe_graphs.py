@@ -1,0 +1,50 @@
+"""Text-only SugarCrepe check: how often the parsed graphs of the positive and the negative caption
+differ, per split (a model scoring graphs can only separate pairs whose graphs differ).
+
+    python benchmarks/sugarcrepe_graphs.py [--data ../shared/data/sugarcrepe]
+
+Prints one JSON line; the peer is sng_parser (SceneGraphParser) when installed, on the same pairs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from bindclip.eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
+from bindclip.graphs.nlp import PIPELINE_PACKAGES
+from bindclip.graphs.parse import SpacyParser
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DATA))
+    args = ap.parse_args(argv)
+    splits = read_sugarcrepe(args.data)
+    t = time.perf_counter()
+    ours = graph_diagnostic(splits, SpacyParser())
+    out = {"benchmark": "sugarcrepe_graphs", "bindclip": ours, "bindclip_s": round(time.perf_counter() - t, 1)}
+    try:
+        import sng_parser
+
+        from parser import _importable, sng_graph  # benchmarks/parser.py: the peer's conversion
+
+        model = next(p for p in PIPELINE_PACKAGES if _importable(p))
+        peer = sng_parser.Parser("spacy", model=model)
+
+        class Peer:
+            def parse(self, captions):
+                return [sng_graph(peer.parse(c), c) for c in captions]
+        t = time.perf_counter()
+        out["sng_parser"] = graph_diagnostic(splits, Peer())
+        out["sng_parser_s"] = round(time.perf_counter() - t, 1)
+    except ImportError as e:
+        out["sng_parser"] = f"not run ({e})"
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

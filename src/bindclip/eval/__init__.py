@@ -1,0 +1,1 @@
+"""Evaluation: benchmark readers in their published formats, and diagnostics."""
