@@ -28,6 +28,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/parser.py
 	$(BIN)/python benchmarks/world.py
 	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/sugarcrepe_graphs.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
