@@ -19,6 +19,9 @@ class ClipConfig:
 
 
 class CLIP(nn.Module):
+    """The base of every bindclip model: an open_clip backbone, its tokenizer, scale and bias. `cfg` is
+    any config with a `backbone` (ClipConfig, OCClipConfig)."""
+
     def __init__(self, cfg: ClipConfig | None = None):
         super().__init__()
         self.cfg = cfg or ClipConfig()

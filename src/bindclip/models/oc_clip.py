@@ -23,8 +23,8 @@ from torch import nn
 
 from ..distributed import gather_ragged, world_rank
 from ..graphs import ConceptBatch, GraphBatch, GraphFormatError, SceneGraph, collate_graphs
-from .backbone import (BackboneConfig, as_image_tensor, create_backbone, encode_text, get_tokenizer, image_tokens,
-                       joint_space_tokens)
+from .backbone import BackboneConfig, as_image_tensor, encode_text, image_tokens, joint_space_tokens, model_config
+from .clip import CLIP
 from .binding import BindingConfig, BindingModule
 
 
@@ -106,33 +106,21 @@ class StructuredScore(nn.Module):
         return num / den.clamp_min(1e-6)
 
 
-class OCCLIP(nn.Module):
+class OCCLIP(CLIP):
+    """A CLIP whose captions are scored structurally; encode_image / encode_text stay CLIP's."""
+
     def __init__(self, cfg: OCClipConfig | None = None):
-        super().__init__()
-        self.cfg = cfg = cfg or OCClipConfig()
-        self.backbone = create_backbone(cfg.backbone)
-        self.tokenizer = get_tokenizer(cfg.backbone)
+        super().__init__(cfg or OCClipConfig())
+        cfg = self.cfg
         self.parser = None  # set to any bindclip Parser; spaCy is loaded on first use
-        text_width = self._embed_dim()
+        text_width = model_config(cfg.backbone)["embed_dim"]
         self.binding = BindingModule(cfg.binding, self._patch_width(), text_width)
         self.score_head = StructuredScore(text_width, cfg.binding.dim, cfg.obj_dim, cfg.rel_dim,
                                           cfg.rel_hidden)
 
-    def _embed_dim(self) -> int:
-        with torch.no_grad():
-            return encode_text(self.backbone, self.tokenizer([""])).shape[-1]
-
     def _patch_width(self) -> int:
         v = self.backbone.visual
         return v.transformer.width if hasattr(v, "transformer") else v.trunk.num_features
-
-    @property
-    def logit_scale(self) -> nn.Parameter:
-        return self.backbone.logit_scale
-
-    @property
-    def device(self) -> torch.device:
-        return self.logit_scale.device
 
     # ---- inputs -------------------------------------------------------------------------------
     def collate(self, graphs: list[SceneGraph], counterfactuals: bool = True, seed: int = 0) -> GraphBatch:
