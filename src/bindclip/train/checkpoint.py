@@ -42,6 +42,22 @@ def save_checkpoint(path: str | Path, **state) -> Path:
     return path
 
 
+def alias_checkpoint(path: str | Path, alias: str | Path) -> Path:
+    """Make `alias` (last.pt) the same file as `path` without writing the state again: a hard link
+    moved into place atomically, or a copy where the file system has no hard links."""
+    import shutil
+
+    path, alias = Path(path), Path(alias)
+    tmp = alias.with_name(f".{alias.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, alias)
+    return alias
+
+
 def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():

@@ -22,7 +22,7 @@ import torch.nn as nn
 from ..distributed import world_rank
 from ..losses import C2LipLoss, ClipLoss, OCClipC2LipLoss, OCClipLoss, SigLipLoss
 from ..models import C2LIP, CLIP, OCCLIP, ClipConfig, OCClipConfig
-from .checkpoint import load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import alias_checkpoint, load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .data import Batch, world_loader
 
@@ -224,8 +224,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         if rank == 0 and (step % cfg.run.save_every == 0 or step == cfg.run.steps):
             state = dict(model=unwrap(model).state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                          step=step, rng=rng_state(), config=json.dumps(asdict(cfg)))
-            save_checkpoint(ckpt_dir / f"step-{step:06d}.pt", **state)
-            save_checkpoint(ckpt_dir / "last.pt", **state)
+            alias_checkpoint(save_checkpoint(ckpt_dir / f"step-{step:06d}.pt", **state), ckpt_dir / "last.pt")
             prune(ckpt_dir, cfg.run.keep)
     bar.close()
     if world > 1:
