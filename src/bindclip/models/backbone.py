@@ -200,13 +200,6 @@ def joint_space_tokens(visual: nn.Module, last_tokens: torch.Tensor) -> torch.Te
                     f"supported: CLS/avg-pooled open_clip ViTs and timm ViTs with a MAP head")
 
 
-def token_grid(visual: nn.Module) -> tuple[int, int]:
-    """(rows, cols) of the patch grid, for attention maps."""
-    if isinstance(visual, VisionTransformer):
-        return visual.grid_size
-    return tuple(visual.trunk.patch_embed.grid_size)
-
-
 # ---- inputs ----------------------------------------------------------------------------------
 def as_image_tensor(images, size: int | None, device) -> torch.Tensor:
     """float [B, 3, H, W] in [0, 1] from uint8 or float tensors or a list of PIL images (resized to

@@ -37,14 +37,15 @@ class WorldBatches(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def seed(self, index: int) -> int:
+        return hash_seed(self.cfg.run.seed, self.rank, index)
+
     def scenes(self, index: int):
         """(uint8 images, samples) of this rank's micro-batch `index`."""
-        seed = hash_seed(self.cfg.run.seed, self.rank, index)
-        return self.world.batch(self.cfg.data.batch_size, seed=seed)
+        return self.world.batch(self.cfg.data.batch_size, seed=self.seed(index))
 
     def __getitem__(self, index: int) -> Batch:
-        return make_batch(self.cfg, self.tokenizer, *self.scenes(index),
-                          seed=hash_seed(self.cfg.run.seed, self.rank, index))
+        return make_batch(self.cfg, self.tokenizer, *self.scenes(index), seed=self.seed(index))
 
 
 def make_batch(cfg: TrainConfig, tokenizer, images: torch.Tensor, samples: list, seed: int = 0) -> Batch:

@@ -47,6 +47,7 @@ class ShardBatches(IterableDataset):
         self.cfg, self.tokenizer, self.size = cfg, tokenizer, image_size
         self.rank, self.world_size = rank, world_size
         self.urls = expand_urls(cfg.data.shards)
+        self._graphs = None  # the graph cache or a parser, built in the worker on first need
 
     def _my_urls(self) -> list[str]:
         info = get_worker_info()
@@ -61,7 +62,6 @@ class ShardBatches(IterableDataset):
         import webdataset as wds
 
         skipped: Counter = Counter()
-        cache = self._cache()
 
         def tar_error(exn):  # a broken shard member: count it and read on
             skipped[f"unreadable tar member ({type(exn).__name__})"] += 1
@@ -72,7 +72,7 @@ class ShardBatches(IterableDataset):
             source = wds.WebDataset(self._my_urls(), shardshuffle=False, handler=tar_error, empty_check=False)
             usable = 0
             for record in source:
-                sample = self._sample(record, cache, skipped)
+                sample = self._sample(record, skipped)
                 if sample is None:
                     continue
                 usable += 1
@@ -89,14 +89,7 @@ class ShardBatches(IterableDataset):
                                  f"(skipped: {dict(skipped) or 'nothing read'})")
             epoch += 1
 
-    def _cache(self):
-        if not self.cfg.data.graph_cache:
-            return None
-        from ..graphs.parse import GraphCache, SpacyParser
-
-        return GraphCache(SpacyParser(), self.cfg.data.graph_cache)
-
-    def _sample(self, record: dict, cache, skipped: Counter):
+    def _sample(self, record: dict, skipped: Counter):
         key = next((k for k in IMAGE_KEYS if k in record), None)
         if key is None:
             skipped["no image"] += 1
@@ -119,18 +112,21 @@ class ShardBatches(IterableDataset):
             return None
         try:
             graph = SceneGraph.from_dict({**meta["graph"], "caption": caption}, where=record.get("__key__", "?")) \
-                if "graph" in meta else self._parse(caption, cache)
+                if "graph" in meta else self._parse(caption)
         except GraphFormatError:
             skipped["malformed graph"] += 1
             return None
         return image, SimpleNamespace(caption=caption, graph=graph)
 
-    def _parse(self, caption: str, cache):
-        if cache is None:
-            from ..graphs.parse import SpacyParser
+    def _parse(self, caption: str) -> SceneGraph:
+        """Through the graph cache when one is configured, else the spaCy parser (loaded only when a
+        record carries no graph of its own)."""
+        if self._graphs is None:
+            from ..graphs.parse import GraphCache, SpacyParser
 
-            cache = self._parser = getattr(self, "_parser", None) or SpacyParser()
-        return cache.parse([caption])[0]
+            cache = self.cfg.data.graph_cache
+            self._graphs = GraphCache(SpacyParser(), cache) if cache else SpacyParser()
+        return self._graphs.parse([caption])[0]
 
 
 def shard_loader(cfg: TrainConfig, tokenizer, image_size: int, rank: int = 0, world_size: int = 1) -> DataLoader:
