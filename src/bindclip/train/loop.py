@@ -125,9 +125,14 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def resolve_device(cfg: TrainConfig) -> torch.device:
-    if cfg.run.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.run.device)
+    """run.device, with "auto" meaning CUDA when there is one; under torchrun each rank takes the GPU
+    of its LOCAL_RANK (the same rule setup_distributed uses to choose NCCL or gloo)."""
+    name = cfg.run.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device(name)
 
 
 def train_step(model: nn.Module, opt, sched, loss_fn, batches: list[Batch], cfg: TrainConfig, device,
@@ -160,8 +165,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
 
     out = Path(out)
     rank, world = setup_distributed(cfg)
-    device = resolve_device(cfg) if world == 1 or not torch.cuda.is_available() else torch.device(
-        "cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    device = resolve_device(cfg)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     torch.manual_seed(cfg.run.seed)
