@@ -152,6 +152,49 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import platform
+
+    import torch
+
+    from . import __version__
+    from .eval.run import comparison_table, evaluate, parse_bench, write_results
+    from .eval.scorer import load_scorer
+
+    for spec in args.bench:
+        parse_bench(spec)  # fail on a bad spec before loading any model
+    results = {}
+    for spec in args.model:
+        scorer = load_scorer(spec, device=args.device, batch_size=args.batch_size)
+        if (args.parser or args.graph_cache) and scorer.structured:
+            from .graphs.parse import make_parser
+
+            scorer.model.parser = make_parser(args.parser or "spacy", cache=args.graph_cache)
+        t = time.time()
+        results[scorer.name] = evaluate(scorer, args.bench, world_n=args.world_n)
+        print(f"{scorer.name}: {len(results[scorer.name])} results in {time.time() - t:.0f}s", file=sys.stderr)
+    print(comparison_table(results))
+    if args.json:
+        meta = {"bindclip": __version__, "torch": torch.__version__, "python": platform.python_version(),
+                "models": args.model, "benches": args.bench, "world_n": args.world_n}
+        path = write_results(results, args.json, meta)
+        print(f"saved {path} and {path.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval_graphs(args) -> int:
+    from .eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
+    from .graphs.parse import make_parser
+
+    out = graph_diagnostic(read_sugarcrepe(args.sugarcrepe), make_parser(args.parser, cache=args.graph_cache))
+    for split, r in out.items():
+        print(f"{split:12s} {r['n']:5d} pairs, graphs differ in {100 * r['share']:.1f}%")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        print(f"saved {args.json}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bindclip", description=(
         "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
@@ -208,6 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model folder to write")
     p.add_argument("--checkpoint", default="last.pt", help="which file of RUN_DIR/checkpoints/")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="compositionality benchmarks for bindclip or open_clip models")
+    p.add_argument("--model", action="append", required=True, metavar="RUN_OR_MODEL",
+                   help="a bindclip run / exported folder / RUN/checkpoints/FILE.pt, or OPENCLIP_NAME:WEIGHTS "
+                        "(repeatable: one column each)")
+    p.add_argument("--bench", action="append", required=True, metavar="NAME[:PATH[:IMAGES]]",
+                   help="world | sugarcrepe | sugarcrepe++ | aro | whatsup | zeroshot | retrieval (repeatable)")
+    p.add_argument("--json", help="save results here (plus a Markdown table beside it)")
+    p.add_argument("--world-n", type=int, default=200, help="items per world test")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--parser", help="OC-CLIP's caption parser: spacy (default) or seq2seq:MODEL_DIR")
+    p.add_argument("--graph-cache", help="graph cache JSONL, so captions are parsed once across runs")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("eval-graphs", help="text-only SugarCrepe check: how often the parser tells the pair apart")
+    p.add_argument("sugarcrepe", help="folder with the 7 SugarCrepe JSON files")
+    p.add_argument("--parser", default="spacy")
+    p.add_argument("--graph-cache")
+    p.add_argument("--json")
+    p.set_defaults(func=cmd_eval_graphs)
     return ap
 
 
@@ -217,12 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     from .graphs.captions import CaptionFileError
     from .models import CheckpointError
     from .train import ConfigError
+    from .eval.items import BenchmarkFormatError
+    from .eval.run import BenchSpecError
     from .world import WorldConfigError
 
     try:
         return args.func(args)
     except (GraphFormatError, CaptionFileError, WorldConfigError, ConfigError, CheckpointError,
-            FileNotFoundError) as e:
+            BenchmarkFormatError, BenchSpecError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

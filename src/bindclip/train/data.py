@@ -27,11 +27,16 @@ class Batch:
     skipped: dict = field(default_factory=dict)  # records skipped while reading this batch, by reason
 
 
+def training_world(d) -> World:
+    """The world and held-out split a run's data config (DataConfig) trains on."""
+    return World(d.world, make_split(d.world, list(d.split), seed=d.split_seed))
+
+
 class WorldBatches(Dataset):
     def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, length: int | None = None):
         self.cfg, self.tokenizer, self.rank = cfg, tokenizer, rank
         d = cfg.data
-        self.world = World(d.world, make_split(d.world, list(d.split), seed=d.split_seed))
+        self.world = training_world(d)
         self.length = length if length is not None else cfg.run.steps * cfg.optim.accum_steps
 
     def __len__(self) -> int:

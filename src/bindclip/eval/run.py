@@ -1,0 +1,105 @@
+"""`bindclip eval`: every model on every benchmark, one JSON and one comparison table.
+
+A benchmark is named `NAME[:PATH[:IMAGES]]`: PATH is the folder (or, for retrieval, the annotation
+file) laid out as the benchmark publishes it, IMAGES an image folder when it is not where the
+benchmark's layout puts it. `world` needs no path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from .aro import evaluate_aro
+from .paper import PAPER, SOURCES, add_families
+from .retrieval import evaluate_retrieval
+from .sugarcrepe import evaluate_sugarcrepe, evaluate_sugarcrepe_pp
+from .whatsup import evaluate_whatsup
+from .world import evaluate_world
+from .zeroshot import evaluate_zeroshot
+
+BENCHMARKS = {
+    "world": lambda scorer, path, images, n: evaluate_world(scorer, n=n),
+    "sugarcrepe": lambda scorer, path, images, n: evaluate_sugarcrepe(scorer, path, images),
+    "sugarcrepe++": lambda scorer, path, images, n: evaluate_sugarcrepe_pp(scorer, path, images),
+    "aro": lambda scorer, path, images, n: evaluate_aro(scorer, path, images),
+    "whatsup": lambda scorer, path, images, n: evaluate_whatsup(scorer, path, images),
+    "zeroshot": lambda scorer, path, images, n: evaluate_zeroshot(scorer, path, images),
+    "retrieval": lambda scorer, path, images, n: evaluate_retrieval(scorer, path, images),
+}
+
+
+class BenchSpecError(ValueError):
+    """A --bench argument that names no benchmark or lacks its path."""
+
+
+def parse_bench(spec: str) -> tuple[str, str | None, str | None]:
+    name, _, rest = spec.partition(":")
+    path, _, images = rest.partition(":")
+    if name not in BENCHMARKS:
+        raise BenchSpecError(f"--bench {spec}: unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    if name != "world" and not path:
+        raise BenchSpecError(f"--bench {spec}: {name} needs a local copy, as {name}:PATH[:IMAGES]")
+    if path and not Path(path).exists():
+        raise FileNotFoundError(f"--bench {spec}: {path} does not exist")
+    return name, path or None, images or None
+
+
+def evaluate(scorer, benches: list[str], world_n: int = 200) -> dict[str, dict]:
+    """{"<benchmark>/<split>": result dict} for one scorer, family means included."""
+    out = {}
+    for spec in benches:
+        name, path, images = parse_bench(spec)
+        for split, res in BENCHMARKS[name](scorer, path, images, world_n).items():
+            out[f"{name}/{split}"] = res.to_dict()
+    if scorer.structured and scorer.empty_graphs:
+        print(f"{scorer.name}: {scorer.empty_graphs} caption(s) parsed to no object and were scored by their "
+              f"whole caption", file=sys.stderr)
+    return add_families(out)
+
+
+def headline(result: dict) -> str:
+    if "accuracy" in result:
+        return f"{100 * result['accuracy']:.1f}"
+    if "text_to_image" in result:
+        return f"{100 * result['text_to_image']['r@1']:.1f}/{100 * result['image_to_text']['r@1']:.1f}"
+    return "-"
+
+
+def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False) -> str:
+    """Rows benchmark/split, a column per model (accuracy %, retrieval R@1 t2i/i2t), then the papers'."""
+    models = list(results)
+    keys = list(dict.fromkeys(k for r in results.values() for k in r))
+    paper_cols = list(dict.fromkeys(m for k in keys for m in PAPER.get(k, {})))
+    header = ["benchmark/split", "n", "skipped", *models, *[f"paper: {p}" for p in paper_cols]]
+    rows = []
+    for k in keys:
+        first = next(r[k] for r in results.values() if k in r)
+        row = [k, str(first["n"]), str(first["skipped"])]
+        row += [headline(results[m][k]) if k in results[m] else "" for m in models]
+        row += [f"{PAPER[k][p]:.1f}" if p in PAPER.get(k, {}) else "" for p in paper_cols]
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]) + "\n"
+
+
+def write_results(results: dict[str, dict[str, dict]], path: str | Path, meta: dict) -> Path:
+    """OUT.json ({"models": {model: {key: result}}, "paper": ..., "meta": ...}) and OUT.md beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = {k for r in results.values() for k in r}
+    doc = {"models": results, "paper": {k: v for k, v in PAPER.items() if k in keys}, "meta": meta}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+    note = ("Accuracy in %; retrieval: R@1 text->image / image->text. Ties follow each benchmark's official "
+            "rule (see `tie_rule` and `ties` in the JSON). Paper columns are the seed papers' published "
+            "numbers on the same benchmark (other backbones and data): "
+            + "; ".join(f"{k}: {v}" for k, v in SOURCES.items()) + ".\n\n")
+    path.with_suffix(".md").write_text(note + comparison_table(results, markdown=True))
+    return path
