@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/models.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/sugarcrepe_graphs.py
+	$(BIN)/python benchmarks/eval.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

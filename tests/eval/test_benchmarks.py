@@ -6,6 +6,7 @@ import json
 
 import pytest
 from colour_scorer import ColourScorer, save_colour, save_split
+from conftest import SHARED
 
 from bindclip.eval.aro import MIN_GROUP, evaluate_aro, excluded_relations
 from bindclip.eval.items import BenchmarkFormatError
@@ -169,3 +170,47 @@ def test_retrieval_reads_every_karpathy_format(tmp_path):
     csv.write_text("img,text\n")
     with pytest.raises(BenchmarkFormatError, match="line 1 must be the header"):
         read_retrieval(csv, tmp_path)
+
+
+def test_structured_scorer_skips_items_whose_caption_parses_to_nothing(tmp_path):
+    from conftest import small_oc_clip
+
+    from bindclip.eval.scorer import Scorer
+
+    save_colour(tmp_path / "val2017" / "r.jpg", "red")
+    write(tmp_path / "swap_att.json", {
+        "0": {"filename": "r.jpg", "caption": "a red car", "negative_caption": "a blue car"},
+        "1": {"filename": "r.jpg", "caption": "a red car", "negative_caption": "..."}})
+    res = evaluate_sugarcrepe(Scorer(small_oc_clip(), "oc", 32), tmp_path, splits=("swap_att",))["swap_att"]
+    assert (res.n, res.skip_reasons) == (1, {"a caption parses to an empty graph": 1})
+
+
+REAL = SHARED / "data"
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="shared data not present")
+def test_real_sugarcrepe_files_with_some_images(tmp_path):
+    """The published swap_obj file; images only for two COCO files: every other item is a counted skip."""
+    data = json.loads((REAL / "sugarcrepe" / "swap_obj.json").read_text())
+    names = sorted({v["filename"] for v in data.values()})[:2]
+    for name in names:
+        save_colour(tmp_path / name, "red")
+    res = evaluate_sugarcrepe(ColourScorer(), REAL / "sugarcrepe", str(tmp_path))["swap_obj"]
+    expected = sum(v["filename"] in names for v in data.values())
+    assert (res.n, res.n + res.skipped) == (expected, 245) and res.skip_reasons == {"missing image": 245 - expected}
+    assert res.ties == expected  # colour-blind captions: every pair ties, and strict counts ties wrong
+    assert res.accuracy == 0.0
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="shared data not present")
+def test_real_sugarcrepe_pp_files(tmp_path):
+    from bindclip.eval.sugarcrepe import PP_SPLITS, read_pp_split
+
+    root = REAL / "bench_formats" / "sugarcrepe_pp"
+    counts = {s: len(read_pp_split(root / f"{s}.json")) for s in PP_SPLITS}
+    assert counts == {"replace_att": 788, "replace_obj": 1652, "replace_rel": 1406, "swap_att": 666, "swap_obj": 245}
+    swap = read_pp_split(root / "swap_obj.json")
+    assert [p.id for p in swap if p.caption == p.negative] == ["2", "8"]
+    out = evaluate_sugarcrepe_pp(ColourScorer(), root, str(tmp_path), splits=("swap_obj",))
+    assert out["swap_obj-itt"].skipped == 245 and out["swap_obj-tot"].n == 245
+    assert out["swap_obj-tot"].extra["degenerate"] == 2

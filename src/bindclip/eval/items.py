@@ -4,7 +4,8 @@ Each benchmark keeps its options in the official order and names its official ti
   argmax  the first maximum wins (numpy/torch argmax), so a tie is right iff a correct option is listed first;
   strict  every correct option must score strictly above every wrong one, so a tie is wrong.
 Ties are counted either way: a structured scorer ties whenever two captions parse to the same graph.
-An item whose image is missing or unreadable is skipped, and counted with its reason.
+An item whose image is missing or unreadable is skipped, and counted with its reason; so is, for
+OC-CLIP, an item with a caption that parses to an empty graph.
 """
 from __future__ import annotations
 
@@ -111,6 +112,10 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
     present = [it for it in items if _image_file(it.image) is None or _image_file(it.image).is_file()]
     skipped["missing image"] = len(items) - len(present)
     scorer.parse_ahead(c for it in present if it.graphs is None for c in it.options)
+    if scorer.structured:  # a graph with no node gives OC-CLIP nothing to bind: not scored, counted
+        bound = [it for it in present if it.graphs is not None or all(g.objects for g in scorer.graphs(it.options))]
+        skipped["a caption parses to an empty graph"] = len(present) - len(bound)
+        present = bound
     out: dict[str, torch.Tensor] = {}
     by_count: dict[int, list[ChoiceItem]] = {}
     for it in present:

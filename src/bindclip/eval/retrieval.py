@@ -6,7 +6,9 @@ Reads the three formats in circulation, detected from the file:
   BLIP/LAVIS *_test.json                    [{"image": "val2014/...jpg", "caption": [...]}]
   CLIP_benchmark COCO-format test json      {"images": [{"id", "file_name"}], "annotations": [{"image_id", "caption"}]}
   CLIP_benchmark flickr30k_test_karpathy.txt  "image,caption" CSV (quoted captions unquoted, as a CSV reader does)
-An image that cannot be read is skipped with its captions, and counted.
+An image that cannot be read is skipped with its captions, and counted. For OC-CLIP a caption parsed
+to an empty graph stays (dropping it would change every recall), scored as one node holding the
+whole caption, and is counted as "empty_graphs".
 """
 from __future__ import annotations
 
@@ -76,8 +78,12 @@ def retrieval_scores(scorer, images, captions: list[str], chunk: int = 256) -> t
                            for i in range(0, len(images), scorer.batch_size)])
         texts = torch.cat([scorer.text_features(captions[i:i + chunk]) for i in range(0, len(captions), chunk)])
         return texts @ feats.T
+    from tqdm import tqdm
+
+    starts = range(0, len(images), scorer.batch_size)
     cols = [torch.cat([scorer.score(images[i:i + scorer.batch_size], captions[j:j + chunk])
-                       for j in range(0, len(captions), chunk)]) for i in range(0, len(images), scorer.batch_size)]
+                       for j in range(0, len(captions), chunk)])
+            for i in tqdm(starts, desc=f"{scorer.name} retrieval", unit="batch", disable=None, leave=False)]
     return torch.cat(cols, dim=1)
 
 
@@ -101,5 +107,7 @@ def evaluate_retrieval(scorer, path: str | Path, images: str | None = None) -> d
     scorer.parse_ahead(captions)
     res = recall_at_k(retrieval_scores(scorer, pictures, captions), truth)
     res["captions"] = len(captions)
+    if scorer.structured:  # kept (dropping captions would change the recall), scored by the whole caption
+        res["empty_graphs"] = sum(not g.objects for g in scorer.graphs(captions))
     return {path.stem: SplitResult(None, len(pairs), sum(skipped.values()), tie_rule="topk",
                                    skip_reasons=skipped, extra=res)}

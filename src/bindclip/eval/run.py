@@ -75,8 +75,8 @@ def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False
     header = ["benchmark/split", "n", "skipped", *models, *[f"paper: {p}" for p in paper_cols]]
     rows = []
     for k in keys:
-        first = next(r[k] for r in results.values() if k in r)
-        row = [k, str(first["n"]), str(first["skipped"])]
+        runs = [r[k] for r in results.values() if k in r]
+        row = [k] + ["/".join(dict.fromkeys(str(r[f]) for r in runs)) for f in ("n", "skipped")]
         row += [headline(results[m][k]) if k in results[m] else "" for m in models]
         row += [f"{PAPER[k][p]:.1f}" if p in PAPER.get(k, {}) else "" for p in paper_cols]
         rows.append(row)

@@ -84,8 +84,11 @@ def evaluate_zeroshot(scorer, root: str | Path, images: str | None = None) -> di
     folders, samples = image_folder(root)
     prompts = class_prompts(root, class_names(root, folders))
     scorer.parse_ahead(p for ps in prompts for p in ps)
+    from tqdm import tqdm
+
     logits, labels, skipped, cache = [], [], {}, {}
-    for start in range(0, len(samples), scorer.batch_size):
+    for start in tqdm(range(0, len(samples), scorer.batch_size), desc=f"{scorer.name} zeroshot/{root.name}",
+                      unit="batch", disable=None, leave=False):
         batch, ys = [], []
         for path, y in samples[start:start + scorer.batch_size]:
             try:
