@@ -39,3 +39,17 @@ def test_graph_diagnostic_counts_pairs_that_parse_alike(tmp_path, spacy_parser):
               "negative_caption": "a white dog and a red cat"}}))  # same graph, nodes in another order
     out = graph_diagnostic({"swap_att": read_split(path)}, spacy_parser)
     assert out == {"swap_att": {"n": 3, "graphs_differ": 1, "share": 0.3333}}
+
+
+def test_eval_graphs_cli(tmp_path, capsys):
+    from bindclip.cli import main
+    from bindclip.eval.sugarcrepe import SPLITS
+
+    for s in SPLITS:
+        pair = {"filename": "a.jpg", "caption": "a red cat and a white dog",
+                "negative_caption": "a white cat and a red dog"}
+        (tmp_path / f"{s}.json").write_text(json.dumps({"0": pair}))
+    assert main(["eval-graphs", str(tmp_path), "--json", str(tmp_path / "out.json")]) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["swap_att"] == {"n": 1, "graphs_differ": 1, "share": 1.0}
+    assert "graphs differ in 100.0%" in capsys.readouterr().out
