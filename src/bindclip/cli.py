@@ -195,6 +195,39 @@ def cmd_eval_graphs(args) -> int:
     return 0
 
 
+def _encoder_spec(args) -> str:
+    return f"{args.encoder}:{args.pretrained}" if args.pretrained else args.encoder
+
+
+def cmd_probe(args) -> int:
+    from .probes import suite
+
+    size = "quick" if args.quick else "paper"
+    out = Path(args.out)
+    cache = args.cache or out / "embeddings"
+    if args.probe_command == "from-scratch":
+        from .probes.scratch import coverage_sweep
+
+        res = coverage_sweep(out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps)
+        print(json.dumps({"coverage": [(p["coverage"], p["mean"]) for p in res["points"]]}))
+        return 0
+    if args.probe_command == "all":
+        res = suite.run_all(_encoder_spec(args), out, size, args.modality, cache)
+        print(json.dumps(suite.summary(res)))
+        return 0
+    encoder, sset, x = suite.prepare(_encoder_spec(args), size, args.modality, cache)
+    if args.probe_command == "embed":
+        print(json.dumps({"scenes": sset.name, "shape": list(x.shape), "cache": str(cache)}))
+        return 0
+    stage = {"linear": "probes"}.get(args.probe_command, args.probe_command)
+    res = suite.run_stages(encoder, sset, x, size, (stage,))
+    suite.write_views(res, x, sset, out)
+    suite.save_json(res, out / f"{args.probe_command}.json")
+    print(json.dumps(suite.summary(res)))
+    print(f"saved {out / (args.probe_command + '.json')}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bindclip", description=(
         "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
@@ -272,6 +305,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph-cache")
     p.add_argument("--json")
     p.set_defaults(func=cmd_eval_graphs)
+
+    p = sub.add_parser("probe", help="binding analysis: probes, additivity, complexity, interventions, from scratch")
+    psub = p.add_subparsers(dest="probe_command", metavar="ACTION", required=True)
+    for name, text in (("embed", "embed the scene set and cache it (.npy + labels JSON)"),
+                       ("linear", "linear concept and object probes (set-separation accuracy)"),
+                       ("additivity", "object- and concept-additive fits, probes on the residuals"),
+                       ("complexity", "binding-function families on object-level splits"),
+                       ("interventions", "attribute swaps by vector arithmetic"),
+                       ("all", "the whole suite: results.json and PNGs in --out")):
+        e = psub.add_parser(name, help=text)
+        e.add_argument("--encoder", required=True,
+                       help="minilm, a bindclip run/model folder, or an open_clip name (with --pretrained)")
+        e.add_argument("--pretrained", help="local weights for an open_clip --encoder")
+        e.add_argument("--modality", choices=("image", "text"), help="tower of a CLIP-style encoder (default image)")
+        e.add_argument("--out", required=True, help="output directory")
+        e.add_argument("--quick", action="store_true", help="10 x 10 text scenes and a short sweep (minutes)")
+        e.add_argument("--cache", help="embedding cache folder (default OUT/embeddings)")
+        e.set_defaults(func=cmd_probe)
+    e = psub.add_parser("from-scratch", help="two-tower model on symbolic scenes at several coverages")
+    e.add_argument("--out", required=True)
+    e.add_argument("--coverage", default="0.2,0.4,0.6,0.8,0.9", help="comma-separated object coverages")
+    e.add_argument("--seeds", type=int, default=3)
+    e.add_argument("--steps", type=int, default=1500)
+    e.set_defaults(func=cmd_probe)
     return ap
 
 

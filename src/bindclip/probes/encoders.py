@@ -36,7 +36,11 @@ class MiniLM:
     def encode(self, sset: SceneSet, progress: bool = True) -> np.ndarray:
         if sset.texts is None:
             raise ValueError(f"minilm encodes text; scene set {sset.name} has no captions")
-        return self.model.encode(sset.texts, batch_size=self.batch_size, convert_to_numpy=True,
+        return self.encode_texts(sset.texts, progress)
+
+    def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """The model's own output (its last module is a Normalize layer: unit vectors by design)."""
+        return self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                                  normalize_embeddings=False, show_progress_bar=progress).astype(np.float32)
 
 
@@ -75,6 +79,11 @@ class ClipTower:
                 images = render(sset.scenes[i:i + self.batch_size], cfg, seed=i)
                 out.append(model.encode_image(self.scorer.prepare(images), normalize=False))
         return torch.cat(out).float().cpu().numpy()
+
+
+    @torch.no_grad()
+    def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self.scorer.model.encode_text(list(texts), normalize=False).float().cpu().numpy()
 
 
 def world_config_of(sset: SceneSet):

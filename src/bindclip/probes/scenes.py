@@ -38,6 +38,15 @@ class SceneSet:
         """[S, 2] object id of each slot."""
         return self.labels[..., 0] * self.sizes[1] + self.labels[..., 1]
 
+    def pair_index(self, o1, o2):
+        """Row of the scene (o1, o2) in a full ordered-pair set (object-major, as all_pairs builds it)."""
+        return o1 * self.n_objects + o2
+
+    def is_full_grid(self) -> bool:
+        ids = self.object_ids()
+        return len(ids) == self.n_objects ** 2 and bool((self.pair_index(ids[:, 0], ids[:, 1]) ==
+                                                        np.arange(len(ids))).all())
+
     def object_name(self, oid: int) -> str:
         a, n = divmod(int(oid), self.sizes[1])
         return f"{self.values[0][a]} {self.values[1][n]}"

@@ -1,0 +1,238 @@
+"""A two-tower model trained from scratch on symbolic scenes: does binding generalise with coverage?
+
+Tokens: concept k's value v is token k * V + v, then SOO, EOO, EOS, PAD. A scene of 1 or 2 objects is
+[SOO v1 v2 EOO] per object, then EOS; a concept query is [v, EOS], an object query [SOO v1 v2 EOO EOS].
+Both towers are small pre-LN transformers read out at EOS. Training draws scenes only from the training
+objects (a fraction `coverage` of all V^2); two objectives share a batch:
+  concepts: every value token present in the batch, positive for the scenes holding it;
+  objects:  every object present, plus swap negatives (one value taken from the scene's other object:
+            red square & blue circle -> blue square), positive for the scenes holding it.
+Logits are exp(tau) * cos(scene, query), the loss soft cross-entropy over the queries. Binding
+generalisation is the object accuracy on scenes built only from held-out objects: every one of the V^2
+object queries is scored, and a scene is right when its objects outscore all others (set separation;
+the swaps of its own objects are among the others). The final step is reported, never a best one.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .linear import multi_hot, set_separation
+
+
+@dataclass
+class ScratchConfig:
+    values: int = 20  # values per concept (2 concepts): 400 objects at 20
+    coverage: float = 0.8  # fraction of objects allowed in training scenes
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    out_dim: int = 64
+    batch_size: int = 256
+    steps: int = 1500
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: float = 0.1
+    seed: int = 0
+
+
+class Tower(nn.Module):
+    def __init__(self, vocab: int, cfg: ScratchConfig, max_len: int = 9):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, cfg.width)
+        self.pos = nn.Parameter(torch.randn(max_len, cfg.width) * 0.02)
+        layer = nn.TransformerEncoderLayer(cfg.width, cfg.heads, 4 * cfg.width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.width)
+        self.head = nn.Linear(cfg.width, cfg.out_dim)
+
+    def forward(self, tokens: torch.Tensor, pad: int, eos: int) -> torch.Tensor:
+        h = self.embed(tokens) + self.pos[:tokens.shape[1]]
+        h = self.encoder(h, src_key_padding_mask=tokens == pad)
+        at = (tokens == eos).float().argmax(1)
+        return self.head(self.norm(h[torch.arange(len(tokens)), at]))
+
+
+class TwoTower(nn.Module):
+    def __init__(self, cfg: ScratchConfig):
+        super().__init__()
+        V = cfg.values
+        self.V, self.SOO, self.EOO, self.EOS, self.PAD = V, 2 * V, 2 * V + 1, 2 * V + 2, 2 * V + 3
+        self.scene_tower, self.query_tower = Tower(2 * V + 4, cfg), Tower(2 * V + 4, cfg)
+        self.tau = nn.Parameter(torch.tensor(1.15))
+
+    def scene_tokens(self, objects: list[list[tuple[int, int]]]) -> torch.Tensor:
+        rows = [[t for a, n in objs for t in (self.SOO, a, self.V + n, self.EOO)] + [self.EOS] for objs in objects]
+        width = max(len(r) for r in rows)
+        return torch.tensor([r + [self.PAD] * (width - len(r)) for r in rows])
+
+    def object_tokens(self, objects: torch.Tensor) -> torch.Tensor:
+        """[Q, 2] (attribute, noun) -> [Q, 5] object queries."""
+        q = len(objects)
+        return torch.stack([torch.full((q,), self.SOO), objects[:, 0], self.V + objects[:, 1],
+                            torch.full((q,), self.EOO), torch.full((q,), self.EOS)], 1)
+
+    def value_tokens(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.stack([values, torch.full_like(values, self.EOS)], 1)
+
+    def encode(self, tower: Tower, tokens: torch.Tensor) -> torch.Tensor:
+        return F.normalize(tower(tokens, self.PAD, self.EOS), dim=-1)
+
+    def logits(self, scenes: torch.Tensor, queries: torch.Tensor, max_scale: float = 10.0) -> torch.Tensor:
+        scale = self.tau.exp().clamp(max=max_scale)
+        return scale * self.encode(self.scene_tower, scenes) @ self.encode(self.query_tower, queries).T
+
+
+def train_objects(cfg: ScratchConfig) -> np.ndarray:
+    """bool [V*V]: the objects training scenes may hold (a seeded permutation's first fraction)."""
+    U = cfg.values ** 2
+    keep = np.zeros(U, dtype=bool)
+    keep[np.random.RandomState(cfg.seed).permutation(U)[:max(1, int(cfg.coverage * U))]] = True
+    return keep
+
+
+def draw_batch(pool: np.ndarray, cfg: ScratchConfig, rng: np.random.RandomState) -> list[list[tuple[int, int]]]:
+    """Scenes of 1 or 2 objects (uniform), objects drawn with replacement from `pool` (object ids)."""
+    V = cfg.values
+    return [[divmod(int(o), V) for o in rng.choice(pool, rng.randint(1, 3))] for _ in range(cfg.batch_size)]
+
+
+def soft_ce(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Soft cross-entropy over queries against normalised positives, over rows with a positive."""
+    rows = positive.any(1)
+    target = positive[rows].float()
+    return -(target / target.sum(1, keepdim=True) * logits[rows].log_softmax(1)).sum(1).mean()
+
+
+def batch_loss(model: TwoTower, scenes: list[list[tuple[int, int]]]) -> torch.Tensor:
+    V = model.V
+    tokens = model.scene_tokens(scenes)
+    # concept task: every value token present in the batch
+    present = [{a for a, _ in s} | {V + n for _, n in s} for s in scenes]
+    values = sorted(set().union(*present))
+    concept_pos = torch.tensor([[v in p for v in values] for p in present])
+    # object task: the objects present plus one swap negative per two-object scene
+    objects = {o for s in scenes for o in s}
+    for s in scenes:
+        if len(s) == 2 and s[0] != s[1]:
+            (a1, n1), (a2, n2) = s
+            objects.add((a2, n1))  # the first object with the second's attribute
+    objects = sorted(objects)
+    object_pos = torch.tensor([[o in s for o in objects] for s in scenes])
+    z_scenes = tokens
+    loss = soft_ce(model.logits(z_scenes, model.value_tokens(torch.tensor(values))), concept_pos)
+    return loss + soft_ce(model.logits(z_scenes, model.object_tokens(torch.tensor(objects))), object_pos)
+
+
+@torch.no_grad()
+def held_out_accuracy(model: TwoTower, cfg: ScratchConfig, held: np.ndarray, n_scenes: int = 1024,
+                      seed: int = 1) -> dict:
+    """Object accuracy (set separation over all V^2 object queries) on scenes of held-out objects only."""
+    model.eval()
+    V, U = cfg.values, cfg.values ** 2
+    rng = np.random.RandomState(seed)
+    all_objects = torch.tensor([divmod(o, V) for o in range(U)])
+    queries = model.encode(model.query_tower, model.object_tokens(all_objects))
+    out = {}
+    for n_obj in (1, 2):
+        scenes = [[divmod(int(o), V) for o in rng.choice(held, n_obj)] for _ in range(n_scenes)]
+        z = model.encode(model.scene_tower, model.scene_tokens(scenes))
+        ids = torch.tensor([[a * V + n for a, n in s] for s in scenes])
+        out[f"objects_{n_obj}"] = round(set_separation(z @ queries.T, multi_hot(ids, U) > 0).float().mean().item(), 6)
+    model.train()
+    out["object_acc"] = round((out["objects_1"] + out["objects_2"]) / 2, 6)
+    return out
+
+
+def train_scratch(cfg: ScratchConfig, log_every: int = 0, progress=None) -> tuple[TwoTower, dict]:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.RandomState(cfg.seed + 1000)
+    keep = train_objects(cfg)
+    pool, held = np.nonzero(keep)[0], np.nonzero(~keep)[0]
+    model = TwoTower(cfg)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    warm = max(1, int(cfg.warmup * cfg.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / (cfg.steps - warm))))
+    curve, t0 = [], time.time()
+    for step in range(cfg.steps):
+        loss = batch_loss(model, draw_batch(pool, cfg, rng))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if log_every and (step + 1) % log_every == 0 and len(held):
+            curve.append({"step": step + 1, "loss": round(loss.item(), 4), **held_out_accuracy(model, cfg, held, 256)})
+        if progress:
+            progress(step)
+    result = {"config": asdict(cfg), "train_objects": int(keep.sum()), "held_out_objects": len(held),
+              "seconds": round(time.time() - t0, 1), "final_loss": round(loss.item(), 4), "curve": curve,
+              "reported": "final step"}
+    if len(held):
+        result["held_out"] = held_out_accuracy(model, cfg, held)
+    return model, result
+
+
+@torch.no_grad()
+def scratch_embeddings(model: TwoTower, cfg: ScratchConfig):
+    """The trained scene tower's embeddings of every ordered 2-object scene, and the query tower as frozen
+    probes (value queries -> concept probes, object queries -> object probe), for the complexity analysis."""
+    from .linear import LinearProbes
+    from .scenes import SceneSet, all_pairs
+
+    model.eval()
+    V = cfg.values
+    labels = all_pairs((V, V))
+    sset = SceneSet(f"scratch{V}x{V}", ("attribute", "noun"), (tuple(f"a{i}" for i in range(V)),
+                                                               tuple(f"n{i}" for i in range(V))), labels)
+    x = torch.cat([model.scene_tower(model.scene_tokens([[tuple(o) for o in s] for s in labels[i:i + 4096]]),
+                                     model.PAD, model.EOS) for i in range(0, len(labels), 4096)])
+    probes = LinearProbes(cfg.out_dim, {"attribute": V, "noun": V, "object": V * V})
+    values = torch.arange(2 * V)
+    q_values = model.encode(model.query_tower, model.value_tokens(values))
+    objects = torch.tensor([divmod(o, V) for o in range(V * V)])
+    probes.heads["attribute"].weight.copy_(q_values[:V])
+    probes.heads["noun"].weight.copy_(q_values[V:])
+    probes.heads["object"].weight.copy_(model.encode(model.query_tower, model.object_tokens(objects)))
+    return x.numpy(), sset, probes.eval()
+
+
+def coverage_sweep(out, coverages=(0.2, 0.4, 0.6, 0.8, 0.9), seeds: int = 3, steps: int = 1500,
+                   base: ScratchConfig | None = None) -> dict:
+    """Held-out-object accuracy against coverage (mean and per seed), coverage.json + coverage.png in `out`."""
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .plots import coverage_plot
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = base or ScratchConfig()
+    points = []
+    bar = tqdm(total=len(coverages) * seeds * steps, desc="from-scratch", unit="step", disable=None)
+    for c in coverages:
+        runs = [train_scratch(replace(base, coverage=c, seed=s, steps=steps), progress=lambda _: bar.update())[1]
+                for s in range(seeds)]
+        accs = [r["held_out"]["object_acc"] for r in runs]
+        points.append({"coverage": c, "mean": round(float(np.mean(accs)), 6), "per_seed": accs,
+                       "two_object": [r["held_out"]["objects_2"] for r in runs],
+                       "seconds": [r["seconds"] for r in runs]})
+    bar.close()
+    result = {"points": points, "config": asdict(replace(base, steps=steps)), "seeds": seeds,
+              "reported": "final step"}
+    (out / "coverage.json").write_text(json.dumps(result, indent=1) + "\n")
+    coverage_plot(result, out / "coverage.png")
+    return result

@@ -1,0 +1,157 @@
+"""`bindclip probe all`: embeddings -> probes -> additivity -> complexity -> interventions, one results.json.
+
+Two sizes. "paper" is the paper's scene sets (text: 20 x 20, 160,000 scenes; images: every ordered pair of
+the world's objects) with the sweep cut to fit a 2-core CPU; "quick" is 10 x 10 text (10,000 scenes)
+and a shorter sweep. The sizes actually used are written into results.json ("sizes"), and every
+number is the final epoch of its fit: nothing is selected on test scenes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .additivity import additivity
+from .complexity import FAMILIES, complexity
+from .encoders import embed, load_encoder
+from .interventions import interventions, single_object_texts
+from .linear import run_probes
+from .scenes import SceneSet, text_scenes, world_scenes
+
+
+@dataclass
+class Sizes:
+    text_values: int = 20
+    probe_epochs: int = 300
+    complexity_epochs: int = 200
+    complexity_max_train: int = 2048
+    complexity_max_test: int = 2048
+    fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)
+    families: tuple = FAMILIES
+    intervention_scenes: int = 2000
+
+
+SIZES = {"paper": Sizes(),
+         "quick": Sizes(text_values=10, probe_epochs=300, complexity_epochs=150, complexity_max_train=1024,
+                        complexity_max_test=1024, intervention_scenes=1000)}
+
+
+def scene_set_for(encoder, sizes: Sizes) -> SceneSet:
+    if encoder.modality == "text":
+        return text_scenes(sizes.text_values)
+    from ..world import WorldConfig
+
+    world = encoder.scorer.world
+    if world is None:
+        return world_scenes(WorldConfig.clevr2d(image_size=encoder.image_size))
+    cfg = world.cfg
+    return world_scenes(WorldConfig.clevr2d(colours=cfg.colours, shapes=cfg.shapes, image_size=cfg.image_size))
+
+
+def single_embeddings(encoder, sset: SceneSet) -> np.ndarray | None:
+    """The `single` bank: each object alone, as its caption ("red square"). Image encoders have none:
+    one-object images are not part of the world's ordered-pair set."""
+    return encoder.encode_texts(single_object_texts(sset)) if encoder.modality == "text" else None
+
+
+def log(msg: str, t0: float) -> None:
+    import sys
+
+    print(f"[probe {time.time() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True)
+
+
+STAGES = ("probes", "additivity", "complexity", "interventions")
+
+
+def prepare(encoder_spec: str, size: str = "paper", modality: str | None = None, cache: str | Path | None = None,
+            t0: float | None = None):
+    """(encoder, scene set, embeddings [S, D]) with the embeddings read from / written to `cache`."""
+    encoder = load_encoder(encoder_spec, modality)
+    sset = scene_set_for(encoder, SIZES[size])
+    log(f"embedding {len(sset.labels)} scenes of {sset.name} with {encoder.name}", t0 or time.time())
+    return encoder, sset, embed(encoder, sset, cache)
+
+
+def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str, stages=STAGES, t0: float | None = None) -> dict:
+    """The named stages on one encoder's embeddings; the probes are trained first whatever is asked,
+    since the later stages decode with them."""
+    sizes, t0 = SIZES[size], t0 or time.time()
+    results = {"encoder": encoder.name, "scenes": sset.name, "n_scenes": len(x), "dim": int(x.shape[1]),
+               "size": size, "sizes": asdict(sizes), "seconds": {}}
+    stage = time.time()
+
+    def done(name: str) -> None:
+        nonlocal stage
+        results["seconds"][name] = round(time.time() - stage, 1)
+        stage = time.time()
+
+    log("linear probes (40/60 scene split)", t0)
+    probes, res = run_probes(x, sset, sizes.probe_epochs)
+    results["probes"] = res.to_dict()
+    done("probes")
+    if "additivity" in stages:
+        log("additivity: object- and concept-additive fits, probes on the residuals", t0)
+        results["additivity"] = additivity(x, sset, sizes.probe_epochs)
+        done("additivity")
+    if "complexity" in stages:
+        log(f"complexity: {len(sizes.families)} families x {len(sizes.fractions)} training fractions", t0)
+        results["complexity"] = complexity(x, sset, probes, sizes.families, sizes.fractions, sizes.complexity_epochs,
+                                           sizes.complexity_max_train, sizes.complexity_max_test)
+        done("complexity")
+    if "interventions" in stages:
+        log("interventions", t0)
+        results["interventions"] = interventions(x, sset, probes, single_embeddings(encoder, sset),
+                                                 max_scenes=sizes.intervention_scenes)
+        done("interventions")
+    return results
+
+
+def run_all(encoder_spec: str, out: str | Path, size: str = "paper", modality: str | None = None,
+            cache: str | Path | None = None, stages=STAGES, name: str = "results.json") -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    encoder, sset, x = prepare(encoder_spec, size, modality, cache or out / "embeddings", t0)
+    results = run_stages(encoder, sset, x, size, stages, t0)
+    write_views(results, x, sset, out)
+    results["seconds"]["total"] = round(time.time() - t0, 1)
+    save_json(results, out / name)
+    log(f"wrote {out / name}", t0)
+    return results
+
+
+def write_views(results: dict, x: np.ndarray, sset: SceneSet, out: Path) -> None:
+    from .plots import complexity_plot, mds_plot
+
+    results["plots"] = []
+    if "complexity" in results:
+        complexity_plot(results["complexity"], out / "complexity.png", f"binding complexity: {results['encoder']}")
+        results["plots"].append("complexity.png")
+    if sset.is_full_grid():
+        _, stress = mds_plot(x, sset, out / "mds.png")
+        results["mds"] = {"png": "mds.png", "stress": stress}
+        results["plots"].append("mds.png")
+
+
+def summary(res: dict) -> dict:
+    """The headline figures of a results dict, for the terminal."""
+    out = {"encoder": res["encoder"], "scenes": res["scenes"]}
+    if "probes" in res:
+        out |= {"concept_acc": res["probes"]["test"]["concept_acc"], "object_acc": res["probes"]["test"]["object_acc"]}
+    if "additivity" in res:
+        out["object_additive_r2"] = res["additivity"]["fits"]["objects"]["r2_held_out"]
+    if "complexity" in res:
+        out["complexity_at_0.9"] = {f: pts[-1]["object_acc"] for f, pts in res["complexity"]["curves"].items() if pts}
+    if "seconds" in res:
+        out["seconds"] = res["seconds"].get("total", sum(res["seconds"].values()))
+    return out
+
+
+def save_json(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
