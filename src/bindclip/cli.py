@@ -202,15 +202,15 @@ def _encoder_spec(args) -> str:
 def cmd_probe(args) -> int:
     from .probes import suite
 
-    size = "quick" if args.quick else "paper"
     out = Path(args.out)
-    cache = args.cache or out / "embeddings"
     if args.probe_command == "from-scratch":
         from .probes.scratch import coverage_sweep
 
         res = coverage_sweep(out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps)
         print(json.dumps({"coverage": [(p["coverage"], p["mean"]) for p in res["points"]]}))
         return 0
+    size = suite.sizes_with("quick" if args.quick else "paper", args.set or [])
+    cache = args.cache or out / "embeddings"
     if args.probe_command == "all":
         res = suite.run_all(_encoder_spec(args), out, size, args.modality, cache)
         print(json.dumps(suite.summary(res)))
@@ -322,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--out", required=True, help="output directory")
         e.add_argument("--quick", action="store_true", help="10 x 10 text scenes and a short sweep (minutes)")
         e.add_argument("--cache", help="embedding cache folder (default OUT/embeddings)")
+        e.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a size: probe_epochs=100, fractions=0.2,0.5,0.8, families=linear,mlp-1024 …")
         e.set_defaults(func=cmd_probe)
     e = psub.add_parser("from-scratch", help="two-tower model on symbolic scenes at several coverages")
     e.add_argument("--out", required=True)

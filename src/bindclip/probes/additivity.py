@@ -65,7 +65,8 @@ def r2(y: torch.Tensor, y_hat: torch.Tensor) -> float:
     return round(1 - (sse / sst).item(), 6)
 
 
-def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: int = 0) -> dict:
+def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: int = 0,
+               batch_size: int | None = None) -> dict:
     """R^2 of both reconstructions, and probes re-trained on each residual and on its permuted control."""
     x = torch.as_tensor(x, dtype=torch.float32)
     mean = x.mean(0)
@@ -75,7 +76,7 @@ def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: in
     fit_idx, held_idx = perm[:n_fit], perm[n_fit:]
     out = {"fits": {}, "probes": {}, "sizes": {"scenes": len(x), "fit": n_fit, "r2_held_out": len(held_idx),
                                               "probe_epochs": probe_epochs}}
-    out["probes"]["base"] = run_probes(x.numpy(), sset, probe_epochs, seed=seed)[1].to_dict()
+    out["probes"]["base"] = run_probes(x.numpy(), sset, probe_epochs, seed=seed, batch_size=batch_size)[1].to_dict()
     for kind in ("objects", "concepts"):
         cols = design_columns(sset, kind)
         tables = fit_tables(cols[fit_idx], y[fit_idx], n_features(sset, kind))
@@ -83,5 +84,6 @@ def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: in
         out["fits"][kind] = {"r2_fit": r2(y[fit_idx], y_hat[fit_idx]), "r2_held_out": r2(y[held_idx], y_hat[held_idx])}
         controls = design_columns(sset, kind, np.random.RandomState(seed + 1))
         for variant, hat in ((kind, y_hat), (f"{kind}_permuted", reconstruct(tables, controls))):
-            out["probes"][variant] = run_probes((x - hat).numpy(), sset, probe_epochs, seed=seed)[1].to_dict()
+            out["probes"][variant] = run_probes((x - hat).numpy(), sset, probe_epochs, seed=seed,
+                                                  batch_size=batch_size)[1].to_dict()
     return out

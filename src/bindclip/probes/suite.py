@@ -26,7 +26,8 @@ from .scenes import SceneSet, text_scenes, world_scenes
 @dataclass
 class Sizes:
     text_values: int = 20
-    probe_epochs: int = 300
+    probe_epochs: int = 40
+    probe_batch: int | None = 1024  # None: full batch
     complexity_epochs: int = 200
     complexity_max_train: int = 2048
     complexity_max_test: int = 2048
@@ -36,8 +37,31 @@ class Sizes:
 
 
 SIZES = {"paper": Sizes(),
-         "quick": Sizes(text_values=10, probe_epochs=300, complexity_epochs=150, complexity_max_train=1024,
-                        complexity_max_test=1024, intervention_scenes=1000)}
+         "quick": Sizes(text_values=10, probe_epochs=500, probe_batch=None, complexity_epochs=150,
+                        complexity_max_train=1024, complexity_max_test=1024, intervention_scenes=1000)}
+
+
+def sizes_with(base: str, overrides: list[str]) -> Sizes:
+    """A named size with KEY=VALUE overrides (tuples comma-separated); unknown keys are errors."""
+    from dataclasses import fields, replace
+
+    from ..train.config import ConfigError
+
+    kinds = {f.name: f.type for f in fields(Sizes)}
+    changes = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in kinds:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE with KEY one of {', '.join(kinds)}")
+        default = getattr(SIZES[base], key)
+        if isinstance(default, tuple):
+            parts = [v for v in value.split(",") if v]
+            changes[key] = tuple(float(v) for v in parts) if key == "fractions" else tuple(parts)
+        elif value.lower() == "none":
+            changes[key] = None
+        else:
+            changes[key] = int(value)
+    return replace(SIZES[base], **changes)
 
 
 def scene_set_for(encoder, sizes: Sizes) -> SceneSet:
@@ -67,21 +91,25 @@ def log(msg: str, t0: float) -> None:
 STAGES = ("probes", "additivity", "complexity", "interventions")
 
 
-def prepare(encoder_spec: str, size: str = "paper", modality: str | None = None, cache: str | Path | None = None,
+def as_sizes(size: str | Sizes) -> Sizes:
+    return size if isinstance(size, Sizes) else SIZES[size]
+
+
+def prepare(encoder_spec: str, size: str | Sizes = "paper", modality: str | None = None, cache: str | Path | None = None,
             t0: float | None = None):
     """(encoder, scene set, embeddings [S, D]) with the embeddings read from / written to `cache`."""
     encoder = load_encoder(encoder_spec, modality)
-    sset = scene_set_for(encoder, SIZES[size])
+    sset = scene_set_for(encoder, as_sizes(size))
     log(f"embedding {len(sset.labels)} scenes of {sset.name} with {encoder.name}", t0 or time.time())
     return encoder, sset, embed(encoder, sset, cache)
 
 
-def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str, stages=STAGES, t0: float | None = None) -> dict:
+def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages=STAGES, t0: float | None = None) -> dict:
     """The named stages on one encoder's embeddings; the probes are trained first whatever is asked,
     since the later stages decode with them."""
-    sizes, t0 = SIZES[size], t0 or time.time()
+    sizes, t0 = as_sizes(size), t0 or time.time()
     results = {"encoder": encoder.name, "scenes": sset.name, "n_scenes": len(x), "dim": int(x.shape[1]),
-               "size": size, "sizes": asdict(sizes), "seconds": {}}
+               "sizes": asdict(sizes), "seconds": {}}
     stage = time.time()
 
     def done(name: str) -> None:
@@ -90,12 +118,12 @@ def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str, stages=STAGES,
         stage = time.time()
 
     log("linear probes (40/60 scene split)", t0)
-    probes, res = run_probes(x, sset, sizes.probe_epochs)
+    probes, res = run_probes(x, sset, sizes.probe_epochs, batch_size=sizes.probe_batch)
     results["probes"] = res.to_dict()
     done("probes")
     if "additivity" in stages:
         log("additivity: object- and concept-additive fits, probes on the residuals", t0)
-        results["additivity"] = additivity(x, sset, sizes.probe_epochs)
+        results["additivity"] = additivity(x, sset, sizes.probe_epochs, batch_size=sizes.probe_batch)
         done("additivity")
     if "complexity" in stages:
         log(f"complexity: {len(sizes.families)} families x {len(sizes.fractions)} training fractions", t0)
@@ -110,7 +138,7 @@ def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str, stages=STAGES,
     return results
 
 
-def run_all(encoder_spec: str, out: str | Path, size: str = "paper", modality: str | None = None,
+def run_all(encoder_spec: str, out: str | Path, size: str | Sizes = "paper", modality: str | None = None,
             cache: str | Path | None = None, stages=STAGES, name: str = "results.json") -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

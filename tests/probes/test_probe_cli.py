@@ -1,0 +1,32 @@
+import json
+
+from bindclip.cli import main
+
+
+def test_probe_all_on_a_bindclip_image_tower(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "world-small", "--method", "clip", "run.steps=1", "run.save_every=1",
+                 "data.batch_size=8", "--out", str(run)]) == 0
+    out = tmp_path / "probe"
+    small = ["--set", "probe_epochs=100", "--set", "complexity_epochs=20", "--set", "fractions=0.5,0.9",
+             "--set", "families=linear,mlp-128,product", "--set", "intervention_scenes=200"]
+    assert main(["probe", "all", "--encoder", str(run), "--quick", "--out", str(out), *small]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert {"probes", "additivity", "complexity", "interventions", "sizes"} <= set(res)
+    assert res["scenes"] == "world8x8@32" and res["n_scenes"] == 64 * 64 and res["encoder"] == "run-image"
+    assert (out / "complexity.png").stat().st_size > 0 and (out / "mds.png").stat().st_size > 0
+    assert list((out / "embeddings").glob("*.npy"))
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= summary["object_acc"] <= 1 and res["sizes"]["fractions"] == [0.5, 0.9]
+    assert list(res["complexity"]["curves"]) == ["linear", "mlp-128", "product"]
+    assert main(["probe", "linear", "--encoder", str(run), "--quick", "--out", str(out), *small]) == 0  # cached
+    assert main(["probe", "linear", "--encoder", str(run), "--out", str(out), "--set", "epochs=3"]) == 2
+    assert set(json.loads((out / "linear.json").read_text())) >= {"probes"}
+
+
+def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
+    assert main(["probe", "from-scratch", "--out", str(tmp_path), "--coverage", "0.5,0.9", "--seeds", "2",
+                 "--steps", "3"]) == 0
+    res = json.loads((tmp_path / "coverage.json").read_text())
+    assert [p["coverage"] for p in res["points"]] == [0.5, 0.9] and len(res["points"][0]["per_seed"]) == 2
+    assert (tmp_path / "coverage.png").is_file() and res["reported"] == "final step"
