@@ -95,8 +95,8 @@ def as_sizes(size: str | Sizes) -> Sizes:
     return size if isinstance(size, Sizes) else SIZES[size]
 
 
-def prepare(encoder_spec: str, size: str | Sizes = "paper", modality: str | None = None, cache: str | Path | None = None,
-            t0: float | None = None):
+def prepare(encoder_spec: str, size: str | Sizes = "paper", modality: str | None = None,
+            cache: str | Path | None = None, t0: float | None = None):
     """(encoder, scene set, embeddings [S, D]) with the embeddings read from / written to `cache`."""
     encoder = load_encoder(encoder_spec, modality)
     sset = scene_set_for(encoder, as_sizes(size))
@@ -104,7 +104,8 @@ def prepare(encoder_spec: str, size: str | Sizes = "paper", modality: str | None
     return encoder, sset, embed(encoder, sset, cache)
 
 
-def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages=STAGES, t0: float | None = None) -> dict:
+def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages=STAGES,
+               t0: float | None = None) -> dict:
     """The named stages on one encoder's embeddings; the probes are trained first whatever is asked,
     since the later stages decode with them."""
     sizes, t0 = as_sizes(size), t0 or time.time()
