@@ -206,7 +206,9 @@ def cmd_probe(args) -> int:
     if args.probe_command == "from-scratch":
         from .probes.scratch import coverage_sweep
 
-        res = coverage_sweep(out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps)
+        sizes = suite.sizes_with("quick", args.set or []) if args.complexity else None
+        res = coverage_sweep(out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps,
+                             complexity_sizes=sizes)
         print(json.dumps({"coverage": [(p["coverage"], p["mean"]) for p in res["points"]]}))
         return 0
     size = suite.sizes_with("quick" if args.quick else "paper", args.set or [])
@@ -330,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--coverage", default="0.2,0.4,0.6,0.8,0.9", help="comma-separated object coverages")
     e.add_argument("--seeds", type=int, default=3)
     e.add_argument("--steps", type=int, default=1500)
+    e.add_argument("--complexity", action="store_true",
+                   help="also run the complexity analysis on the embeddings of the coverage-0.8 model")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="complexity sizes, as for probe all")
     e.set_defaults(func=cmd_probe)
     return ap
 

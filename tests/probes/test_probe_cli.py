@@ -26,7 +26,10 @@ def test_probe_all_on_a_bindclip_image_tower(tmp_path, capsys):
 
 def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
     assert main(["probe", "from-scratch", "--out", str(tmp_path), "--coverage", "0.5,0.9", "--seeds", "2",
-                 "--steps", "3"]) == 0
+                 "--steps", "3", "--complexity", "--set", "complexity_epochs=5", "--set", "fractions=0.5",
+                 "--set", "families=linear,product"]) == 0
     res = json.loads((tmp_path / "coverage.json").read_text())
     assert [p["coverage"] for p in res["points"]] == [0.5, 0.9] and len(res["points"][0]["per_seed"]) == 2
     assert (tmp_path / "coverage.png").is_file() and res["reported"] == "final step"
+    assert res["complexity"]["coverage"] == 0.9 and list(res["complexity"]["curves"]) == ["linear", "product"]
+    assert (tmp_path / "complexity_scratch.png").is_file()
