@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/sugarcrepe_graphs.py
 	$(BIN)/python benchmarks/eval.py
+	$(BIN)/python benchmarks/probes.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--coverage", default="0.2,0.4,0.6,0.8,0.9", help="comma-separated object coverages")
     e.add_argument("--seeds", type=int, default=3)
-    e.add_argument("--steps", type=int, default=1500)
+    e.add_argument("--steps", type=int, default=2000)
     e.add_argument("--complexity", action="store_true",
                    help="also run the complexity analysis on the embeddings of the coverage-0.8 model")
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="complexity sizes, as for probe all")

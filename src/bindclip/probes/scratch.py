@@ -2,7 +2,9 @@
 
 Tokens: concept k's value v is token k * V + v, then SOO, EOO, EOS, PAD. A scene of 1 or 2 objects is
 [SOO v1 v2 EOO] per object, then EOS; a concept query is [v, EOS], an object query [SOO v1 v2 EOO EOS].
-Both towers are small pre-LN transformers read out at EOS. Training draws scenes only from the training
+The towers are small pre-LN transformers: as the paper, two of them read out at EOS (tied=False,
+factored=False), or by default one shared tower whose tokens attend only within their object, a scene
+being the mean of its objects' EOO states (see ScratchConfig). Training draws scenes only from the training
 objects (a fraction `coverage` of all V^2); two objectives share a batch:
   concepts: every value token present in the batch, positive for the scenes holding it;
   objects:  every object present, plus swap negatives (one value taken from the scene's other object:
@@ -35,17 +37,27 @@ class ScratchConfig:
     heads: int = 4
     out_dim: int = 64
     batch_size: int = 256
-    steps: int = 1500
+    steps: int = 2000
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup: float = 0.1
-    tied: bool = False  # one transformer for scenes and queries (the paper has two)
+    # The paper's model is two unfactored towers (tied=False, factored=False); at a CPU budget of a few
+    # thousand steps it overfits the training objects (held-out two-object scenes 0.1-0.5 here). The
+    # default shares one tower and factors scenes into objects, so what must generalise is the object
+    # code f(attribute, noun) itself: 0.988 at coverage 0.8 in 2,000 steps (206 s on 2 cores).
+    tied: bool = True  # one transformer for scenes and queries
+    factored: bool = True  # tokens attend only within their object; scene = mean of the objects' EOO outputs
     seed: int = 0
 
 
 class Tower(nn.Module):
+    """A pre-LN transformer read out at EOS, or (factored) one whose tokens see only their own object and
+    whose output is the mean of the objects' EOO states: a scene is then a sum of object codes by
+    construction, and only the object code itself must generalise."""
+
     def __init__(self, vocab: int, cfg: ScratchConfig, max_len: int = 9):
         super().__init__()
+        self.factored, self.heads = cfg.factored, cfg.heads
         self.embed = nn.Embedding(vocab, cfg.width)
         self.pos = nn.Parameter(torch.randn(max_len, cfg.width) * 0.02)
         layer = nn.TransformerEncoderLayer(cfg.width, cfg.heads, 4 * cfg.width, dropout=0.0, activation="gelu",
@@ -54,11 +66,21 @@ class Tower(nn.Module):
         self.norm = nn.LayerNorm(cfg.width)
         self.head = nn.Linear(cfg.width, cfg.out_dim)
 
-    def forward(self, tokens: torch.Tensor, pad: int, eos: int) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, pad: int, eos: int, eoo: int | None = None) -> torch.Tensor:
         h = self.embed(tokens) + self.pos[:tokens.shape[1]]
-        h = self.encoder(h, src_key_padding_mask=tokens == pad)
-        at = (tokens == eos).float().argmax(1)
-        return self.head(self.norm(h[torch.arange(len(tokens)), at]))
+        if not self.factored:
+            h = self.encoder(h, src_key_padding_mask=tokens == pad)
+            at = (tokens == eos).float().argmax(1)
+            return self.head(self.norm(h[torch.arange(len(tokens)), at]))
+        # group = index of the object a token belongs to (objects are 4 tokens); EOS and PAD their own
+        L = tokens.shape[1]
+        group = torch.arange(L).expand(len(tokens), L) // 4
+        group = torch.where((tokens == eos) | (tokens == pad), -1 - torch.arange(L), group)
+        blocked = group[:, :, None] != group[:, None, :]
+        h = self.encoder(h, mask=blocked.repeat_interleave(self.heads, 0))
+        ends = (tokens == eoo).float()
+        pooled = (h * ends[..., None]).sum(1) / ends.sum(1, keepdim=True).clamp_min(1)
+        return self.head(self.norm(pooled))
 
 
 class TwoTower(nn.Module):
@@ -85,7 +107,7 @@ class TwoTower(nn.Module):
         return torch.stack([values, torch.full_like(values, self.EOS)], 1)
 
     def encode(self, tower: Tower, tokens: torch.Tensor) -> torch.Tensor:
-        return F.normalize(tower(tokens, self.PAD, self.EOS), dim=-1)
+        return F.normalize(tower(tokens, self.PAD, self.EOS, self.EOO), dim=-1)
 
     def logits(self, scenes: torch.Tensor, queries: torch.Tensor, max_scale: float = 10.0) -> torch.Tensor:
         scale = self.tau.exp().clamp(max=max_scale)
@@ -198,7 +220,7 @@ def scratch_embeddings(model: TwoTower, cfg: ScratchConfig):
     sset = SceneSet(f"scratch{V}x{V}", ("attribute", "noun"), (tuple(f"a{i}" for i in range(V)),
                                                                tuple(f"n{i}" for i in range(V))), labels)
     x = torch.cat([model.scene_tower(model.scene_tokens([[tuple(o) for o in s] for s in labels[i:i + 4096]]),
-                                     model.PAD, model.EOS) for i in range(0, len(labels), 4096)])
+                                     model.PAD, model.EOS, model.EOO) for i in range(0, len(labels), 4096)])
     probes = LinearProbes(cfg.out_dim, {"attribute": V, "noun": V, "object": V * V})
     values = torch.arange(2 * V)
     q_values = model.encode(model.query_tower, model.value_tokens(values))
@@ -209,7 +231,7 @@ def scratch_embeddings(model: TwoTower, cfg: ScratchConfig):
     return x.numpy(), sset, probes.eval()
 
 
-def coverage_sweep(out, coverages=(0.2, 0.4, 0.6, 0.8, 0.9), seeds: int = 3, steps: int = 1500,
+def coverage_sweep(out, coverages=(0.2, 0.4, 0.6, 0.8, 0.9), seeds: int = 3, steps: int = ScratchConfig.steps,
                    base: ScratchConfig | None = None, complexity_sizes=None) -> dict:
     """Held-out-object accuracy against coverage (mean and per seed), coverage.json + coverage.png in `out`;
     with `complexity_sizes` (a suite Sizes) also the complexity analysis of the run nearest coverage 0.8
