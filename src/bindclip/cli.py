@@ -214,7 +214,7 @@ def cmd_probe(args) -> int:
     size = suite.sizes_with("quick" if args.quick else "paper", args.set or [])
     cache = args.cache or out / "embeddings"
     if args.probe_command == "all":
-        res = suite.run_all(_encoder_spec(args), out, size, args.modality, cache)
+        res = suite.run_all(_encoder_spec(args), out, size, args.modality, cache, scratch_dir=args.scratch)
         print(json.dumps(suite.summary(res)))
         return 0
     encoder, sset, x = suite.prepare(_encoder_spec(args), size, args.modality, cache)
@@ -326,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--cache", help="embedding cache folder (default OUT/embeddings)")
         e.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a size: probe_epochs=100, fractions=0.2,0.5,0.8, families=linear,mlp-1024 …")
+        if name == "all":
+            e.add_argument("--scratch", metavar="DIR", help="include a `probe from-scratch --out DIR` sweep "
+                                                            "(coverage curve) in results.json")
         e.set_defaults(func=cmd_probe)
     e = psub.add_parser("from-scratch", help="two-tower model on symbolic scenes at several coverages")
     e.add_argument("--out", required=True)

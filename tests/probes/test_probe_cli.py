@@ -33,3 +33,11 @@ def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
     assert (tmp_path / "coverage.png").is_file() and res["reported"] == "final step"
     assert res["complexity"]["coverage"] == 0.9 and list(res["complexity"]["curves"]) == ["linear", "product"]
     assert (tmp_path / "complexity_scratch.png").is_file()
+
+    from bindclip.probes.suite import attach_scratch
+
+    results, out = {}, tmp_path / "all"
+    out.mkdir()
+    attach_scratch(results, tmp_path, out)
+    assert results["from_scratch"]["points"] == res["points"] and results["plots"] == ["coverage.png"]
+    assert (out / "coverage.png").is_file()

@@ -139,14 +139,31 @@ def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages
     return results
 
 
+def attach_scratch(results: dict, scratch_dir: str | Path, out: Path) -> None:
+    """Add a `probe from-scratch` sweep (its coverage.json) to the results, with its coverage plot in `out`
+    (the sweep takes minutes to an hour, so `all` reuses one rather than running it)."""
+    from .plots import coverage_plot
+
+    path = Path(scratch_dir) / "coverage.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no coverage sweep (run `bindclip probe from-scratch --out {scratch_dir}`)")
+    sweep = json.loads(path.read_text())
+    results["from_scratch"] = {"source": str(path), **sweep}
+    coverage_plot(sweep, out / "coverage.png")
+    results.setdefault("plots", []).append("coverage.png")
+
+
 def run_all(encoder_spec: str, out: str | Path, size: str | Sizes = "paper", modality: str | None = None,
-            cache: str | Path | None = None, stages=STAGES, name: str = "results.json") -> dict:
+            cache: str | Path | None = None, stages=STAGES, name: str = "results.json",
+            scratch_dir: str | Path | None = None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     encoder, sset, x = prepare(encoder_spec, size, modality, cache or out / "embeddings", t0)
     results = run_stages(encoder, sset, x, size, stages, t0)
     write_views(results, x, sset, out)
+    if scratch_dir:
+        attach_scratch(results, scratch_dir, out)
     results["seconds"]["total"] = round(time.time() - t0, 1)
     save_json(results, out / name)
     log(f"wrote {out / name}", t0)
