@@ -183,6 +183,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_eval_graphs(args) -> int:
+    from .atomic import write_json
     from .eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
     from .graphs.parse import make_parser
 
@@ -190,7 +191,7 @@ def cmd_eval_graphs(args) -> int:
     for split, r in out.items():
         print(f"{split:12s} {r['n']:5d} pairs, graphs differ in {100 * r['share']:.1f}%")
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        write_json(args.json, out)
         print(f"saved {args.json}", file=sys.stderr)
     return 0
 
@@ -200,6 +201,7 @@ def _encoder_spec(args) -> str:
 
 
 def cmd_probe(args) -> int:
+    from .atomic import write_json
     from .probes import suite
 
     out = Path(args.out)
@@ -224,7 +226,7 @@ def cmd_probe(args) -> int:
     stage = {"linear": "probes"}.get(args.probe_command, args.probe_command)
     res = suite.run_stages(encoder, sset, x, size, (stage,))
     suite.write_views(res, x, sset, out)
-    suite.save_json(res, out / f"{args.probe_command}.json")
+    write_json(out / f"{args.probe_command}.json", res)
     print(json.dumps(suite.summary(res)))
     print(f"saved {out / (args.probe_command + '.json')}", file=sys.stderr)
     return 0

@@ -15,12 +15,12 @@ file as `<name>.bindclip-order.json`, with the versions that made them.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ..atomic import write_json
 from .items import (BenchmarkFormatError, ChoiceItem, SplitResult, choice_result, find_dir, item_scores, read_json,
                     require)
 
@@ -139,9 +139,7 @@ def order_cases(path: Path) -> list[dict]:
              for image, c in captions]
     meta = {"n_captions": len(captions), "seed": 1, "spacy": spacy.__version__, "pipeline": nlp.meta.get("name"),
             "cases": cases}
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, cache)
+    write_json(cache, meta, indent=None)
     return cases
 
 

@@ -70,21 +70,16 @@ def _read_csv(path: Path, root: Path) -> list[tuple[Path, list[str]]]:
     return [(root / image, caps) for image, caps in groups.items()]
 
 
-@torch.no_grad()
 def retrieval_scores(scorer, images, captions: list[str], chunk: int = 256) -> torch.Tensor:
-    """[C, I] in chunks of captions (OC-CLIP binds every pair, so the full matrix is built piecewise)."""
-    if not scorer.structured:
-        feats = torch.cat([scorer.image_features(images[i:i + scorer.batch_size])
-                           for i in range(0, len(images), scorer.batch_size)])
-        texts = torch.cat([scorer.text_features(captions[i:i + chunk]) for i in range(0, len(captions), chunk)])
-        return texts @ feats.T
+    """[C, I], built a batch of images at a time against every caption, each caption chunk encoded once
+    (OC-CLIP binds every pair, so the full matrix is built piecewise)."""
     from tqdm import tqdm
 
+    texts = [scorer.encode_captions(captions[j:j + chunk]) for j in range(0, len(captions), chunk)]
     starts = range(0, len(images), scorer.batch_size)
-    cols = [torch.cat([scorer.score(images[i:i + scorer.batch_size], captions[j:j + chunk])
-                       for j in range(0, len(captions), chunk)])
-            for i in tqdm(starts, desc=f"{scorer.name} retrieval", unit="batch", disable=None, leave=False)]
-    return torch.cat(cols, dim=1)
+    return torch.cat([scorer.score_encoded(images[i:i + scorer.batch_size], texts)
+                      for i in tqdm(starts, desc=f"{scorer.name} retrieval", unit="batch", disable=None, leave=False)],
+                     dim=1)
 
 
 def evaluate_retrieval(scorer, path: str | Path, images: str | None = None) -> dict[str, SplitResult]:

@@ -6,11 +6,10 @@ benchmark's layout puts it. `world` needs no path.
 """
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
+from ..atomic import write_json, write_text
 from .aro import evaluate_aro
 from .paper import PAPER, SOURCES, add_families
 from .retrieval import evaluate_retrieval
@@ -54,8 +53,9 @@ def evaluate(scorer, benches: list[str], world_n: int = 200) -> dict[str, dict]:
         for split, res in BENCHMARKS[name](scorer, path, images, world_n).items():
             out[f"{name}/{split}"] = res.to_dict()
     if scorer.structured and scorer.empty_graphs:
-        print(f"{scorer.name}: {scorer.empty_graphs} caption(s) parsed to no object and were scored by their "
-              f"whole caption", file=sys.stderr)
+        print(f"{scorer.name}: {scorer.empty_graphs} distinct caption(s) parsed to an empty graph (their choice "
+              f"items are skipped and counted; in retrieval and zero-shot they are scored by the whole caption)",
+              file=sys.stderr)
     return add_families(out)
 
 
@@ -94,12 +94,10 @@ def write_results(results: dict[str, dict[str, dict]], path: str | Path, meta: d
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = {k for r in results.values() for k in r}
     doc = {"models": results, "paper": {k: v for k, v in PAPER.items() if k in keys}, "meta": meta}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_json(path, doc)
     note = ("Accuracy in %; retrieval: R@1 text->image / image->text. Ties follow each benchmark's official "
             "rule (see `tie_rule` and `ties` in the JSON). Paper columns are the seed papers' published "
             "numbers on the same benchmark (other backbones and data): "
             + "; ".join(f"{k}: {v}" for k, v in SOURCES.items()) + ".\n\n")
-    path.with_suffix(".md").write_text(note + comparison_table(results, markdown=True))
+    write_text(path.with_suffix(".md"), note + comparison_table(results, markdown=True))
     return path

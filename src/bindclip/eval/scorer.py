@@ -32,11 +32,15 @@ class Scorer:
         self.world = world  # the World (with its held-out split) the model was trained on
         self.structured = isinstance(model, OCCLIP)
         self.graph_cache: dict[str, SceneGraph] = {}
-        self.empty_graphs = 0  # captions parsed to no node, scored by their whole caption instead
 
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    @property
+    def empty_graphs(self) -> int:
+        """Distinct captions parsed so far to a graph with no node."""
+        return sum(not g.objects for g in self.graph_cache.values())
 
     # ---- inputs ------------------------------------------------------------------------------
     def prepare(self, images) -> torch.Tensor:
@@ -55,9 +59,7 @@ class Scorer:
         """Parsed graphs, each distinct caption parsed once for the life of the scorer."""
         todo = list(dict.fromkeys(c for c in captions if c not in self.graph_cache))
         if todo:
-            for c, g in zip(todo, self.model.parse(todo)):
-                self.graph_cache[c] = g
-                self.empty_graphs += not g.objects
+            self.graph_cache.update(zip(todo, self.model.parse(todo)))
         return [self.graph_cache[c] for c in captions]
 
     def parse_ahead(self, captions) -> None:
@@ -85,14 +87,27 @@ class Scorer:
         weights, _ = self.model.binding(patches, g.nodes, g.node_mask, aligned=True)
         return self.model.score_head(weights, patches, g, aligned=True).float().cpu()
 
-    @torch.no_grad()
     def score(self, images, captions: list[str], graphs: list[SceneGraph] | None = None) -> torch.Tensor:
         """[C, I]: every caption against every image (retrieval, zero-shot)."""
+        return self.score_encoded(images, [self.encode_captions(captions, graphs)])
+
+    @torch.no_grad()
+    def encode_captions(self, captions: list[str], graphs: list[SceneGraph] | None = None):
+        """The text side, encoded once to score against many image batches: normalised features [C, D],
+        or OC-CLIP's GraphState."""
         if not self.structured:
-            return self.text_features(captions) @ self.image_features(images).T
+            return self.text_features(captions)
+        return self._graph_state(graphs or self.graphs(captions))
+
+    @torch.no_grad()
+    def score_encoded(self, images, texts: list) -> torch.Tensor:
+        """[C, I]: images against chunks of encode_captions output, stacked in order; the image side is
+        computed once for all chunks."""
+        if not self.structured:
+            img = self.image_features(images)
+            return torch.cat([t @ img.T for t in texts])
         patches = self.model.encode_patches(self.prepare(images))
-        g = self._graph_state(graphs or self.graphs(captions))
-        return self.model.score_matrix(patches, g).float().cpu()
+        return torch.cat([self.model.score_matrix(patches, t) for t in texts]).float().cpu()
 
     @torch.no_grad()
     def image_features(self, images) -> torch.Tensor:
@@ -129,25 +144,14 @@ def load_scorer(spec: str, device: str | torch.device = "cpu", batch_size: int =
     (`RUN/checkpoints/step_000120.pt`), or `OPENCLIP_NAME[:LOCAL_WEIGHTS]` (random weights without a file:
     only useful for testing)."""
     from ..train.data import training_world
-    from ..train.export import load, read_run_config
+    from ..train.export import load_with_config
 
     path = Path(spec)
-    if path.is_dir():
-        model = load(path, device)
-        cfg = read_run_config(path / ("bindclip_config.json" if (path / "bindclip_config.json").is_file()
-                                      else "config.json"))
-        return Scorer(model, path.name, cfg.data.world.image_size, batch_size=batch_size,
-                      world=training_world(cfg.data))
-    if path.is_file() and path.parent.name == "checkpoints":
-        from ..models.backbone import load_state
-        from ..train.checkpoint import load_checkpoint
-        from ..train.loop import build_model
-
-        cfg = read_run_config(path.parent.parent / "config.json")
-        model = build_model(cfg)
-        load_state(model, load_checkpoint(path)["model"], str(path))
-        return Scorer(model.to(device), f"{path.parent.parent.name}/{path.stem}", cfg.data.world.image_size,
-                      batch_size=batch_size, world=training_world(cfg.data))
+    in_run = path.is_file() and path.parent.name == "checkpoints"
+    if path.is_dir() or in_run:
+        model, cfg = load_with_config(path, device)
+        name = f"{path.parent.parent.name}/{path.stem}" if in_run else path.name
+        return Scorer(model, name, cfg.data.world.image_size, batch_size=batch_size, world=training_world(cfg.data))
     return _open_clip_scorer(spec, device, batch_size)
 
 

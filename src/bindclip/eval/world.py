@@ -69,7 +69,8 @@ def world_zero_shot(scorer, world: World, n_per_class: int = 4, seed: int = 0) -
     items = zero_shot_items(world, n_per_class, seed)
     images = render([scene for scene, _ in items], world.cfg, seed=seed)
     labels = torch.tensor([label for _, label in items])
-    logits = torch.cat([scorer.score(images[i:i + scorer.batch_size], prompts, graphs).T
+    encoded = [scorer.encode_captions(prompts, graphs)]
+    logits = torch.cat([scorer.score_encoded(images[i:i + scorer.batch_size], encoded).T
                         for i in range(0, len(items), scorer.batch_size)])
     hit = logits.argmax(1) == labels
     held = torch.tensor([world.split.pair_held(*classes[int(y)]) for y in labels])

@@ -66,27 +66,29 @@ def image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     return folders, samples
 
 
-@torch.no_grad()
-def class_scores(scorer, images, prompts: list[list[str]], cache: dict) -> torch.Tensor:
-    """[I, K] logits of each image against each class."""
+def classifier(scorer, prompts: list[list[str]]) -> list:
+    """The class side, encoded once: CLIP's class embeddings [K, D], or OC-CLIP's graphs of every prompt."""
     if not scorer.structured:
-        if "W" not in cache:
-            cache["W"] = class_embeddings(scorer.text_features, prompts)
-        return scorer.image_features(images) @ cache["W"].T
-    flat = [p for ps in prompts for p in ps]
-    s = scorer.score(images, flat)  # [K * M, I]
-    sizes = [len(ps) for ps in prompts]
-    return torch.stack([part.mean(0) for part in s.split(sizes)], dim=1)
+        return [class_embeddings(scorer.text_features, prompts)]
+    return [scorer.encode_captions([p for ps in prompts for p in ps])]
+
+
+def class_scores(scorer, images, prompts: list[list[str]], classes: list) -> torch.Tensor:
+    """[I, K] logits of each image against each class (OC-CLIP: the mean score over a class's prompts)."""
+    s = scorer.score_encoded(images, classes)  # [K, I], or [K * M, I] for OC-CLIP
+    if scorer.structured:
+        s = torch.stack([part.mean(0) for part in s.split([len(ps) for ps in prompts])])
+    return s.T
 
 
 def evaluate_zeroshot(scorer, root: str | Path, images: str | None = None) -> dict[str, SplitResult]:
     root = Path(root)
     folders, samples = image_folder(root)
     prompts = class_prompts(root, class_names(root, folders))
-    scorer.parse_ahead(p for ps in prompts for p in ps)
     from tqdm import tqdm
 
-    logits, labels, skipped, cache = [], [], {}, {}
+    classes = classifier(scorer, prompts)
+    logits, labels, skipped = [], [], {}
     for start in tqdm(range(0, len(samples), scorer.batch_size), desc=f"{scorer.name} zeroshot/{root.name}",
                       unit="batch", disable=None, leave=False):
         batch, ys = [], []
@@ -97,7 +99,7 @@ def evaluate_zeroshot(scorer, root: str | Path, images: str | None = None) -> di
             except SkipItem as e:
                 skipped[str(e)] = skipped.get(str(e), 0) + 1
         if batch:
-            logits.append(class_scores(scorer, batch, prompts, cache))
+            logits.append(class_scores(scorer, batch, prompts, classes))
             labels += ys
     if not logits:
         raise FileNotFoundError(f"{root}: no readable image in the class folders")

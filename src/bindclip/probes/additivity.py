@@ -18,6 +18,13 @@ from .linear import run_probes
 from .scenes import SceneSet
 
 
+def concept_offsets(sizes: tuple[int, int]) -> list[int]:
+    """Where each slot's table starts among the concept-additive columns, slots in label order
+    (object 1 attribute, object 1 noun, object 2 attribute, object 2 noun)."""
+    V0, V1 = sizes
+    return [0, V0, V0 + V1, 2 * V0 + V1]
+
+
 def design_columns(sset: SceneSet, kind: str, perm: np.random.RandomState | None = None) -> np.ndarray:
     """[S, F] column index of each active one-hot feature (F = 2 objects or 4 slot-concepts)."""
     U, (V0, V1) = sset.n_objects, sset.sizes
@@ -30,9 +37,7 @@ def design_columns(sset: SceneSet, kind: str, perm: np.random.RandomState | None
         lab = sset.labels.copy()
         if perm is not None:
             lab[..., 0], lab[..., 1] = perm.permutation(V0)[lab[..., 0]], perm.permutation(V1)[lab[..., 1]]
-        offsets = [0, V0, V0 + V1, 2 * V0 + V1]
-        return np.stack([lab[:, 0, 0], lab[:, 0, 1] + offsets[1], lab[:, 1, 0] + offsets[2],
-                         lab[:, 1, 1] + offsets[3]], 1)
+        return lab.reshape(-1, 4) + np.array(concept_offsets(sset.sizes))
     raise ValueError(f"kind must be 'objects' or 'concepts', got {kind!r}")
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .additivity import design_columns, fit_tables, n_features, r2
+from .additivity import concept_offsets, design_columns, fit_tables, n_features, r2
 from .linear import LinearProbes, multi_hot, set_separation
 from .scenes import SceneSet
 
@@ -106,16 +106,13 @@ def fit_family(family: str, sset: SceneSet, x: torch.Tensor, idx: np.ndarray, ep
 class AdditiveTables(nn.Module):
     def __init__(self, sset: SceneSet, x: torch.Tensor, idx: np.ndarray):
         super().__init__()
-        self.sizes = sset.sizes
+        self.offsets = torch.tensor(concept_offsets(sset.sizes))
         self.mu = x[idx].mean(0)
         cols = design_columns(sset, "concepts")[idx]
         self.tables = fit_tables(cols, x[idx] - self.mu, n_features(sset, "concepts"))
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
-        V0, V1 = self.sizes
-        v = labels.reshape(-1, 4)
-        cols = torch.stack([v[:, 0], v[:, 1] + V0, v[:, 2] + V0 + V1, v[:, 3] + 2 * V0 + V1], 1)
-        return self.tables[cols].sum(1) + self.mu
+        return self.tables[labels.reshape(-1, 4) + self.offsets].sum(1) + self.mu
 
 
 class Rescaled(nn.Module):

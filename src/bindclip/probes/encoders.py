@@ -75,8 +75,7 @@ class ClipTower:
                     raise ValueError(f"scene set {sset.name} has no images for an image tower")
                 from ..world.render import render
 
-                cfg = world_config_of(sset)
-                images = render(sset.scenes[i:i + self.batch_size], cfg, seed=i)
+                images = render(sset.scenes[i:i + self.batch_size], sset.world, seed=i)
                 out.append(model.encode_image(self.scorer.prepare(images), normalize=False))
         return torch.cat(out).float().cpu().numpy()
 
@@ -84,13 +83,6 @@ class ClipTower:
     @torch.no_grad()
     def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self.scorer.model.encode_text(list(texts), normalize=False).float().cpu().numpy()
-
-
-def world_config_of(sset: SceneSet):
-    from ..world import WorldConfig
-
-    size = int(sset.name.rsplit("@", 1)[1])
-    return WorldConfig.clevr2d(colours=sset.values[0], shapes=sset.values[1], image_size=size)
 
 
 def load_encoder(spec: str, modality: str | None = None, device: str = "cpu"):

@@ -25,6 +25,7 @@ class SceneSet:
     labels: np.ndarray  # int [S, 2, 2]
     texts: list[str] | None = None  # captions (text scenes)
     scenes: list | None = field(default=None, repr=False)  # world Scenes to render (image scenes)
+    world: object = field(default=None, repr=False)  # the WorldConfig that renders them
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -85,4 +86,4 @@ def world_scenes(cfg=None) -> SceneSet:
     ci, si = {c: i for i, c in enumerate(cfg.colours)}, {s: i for i, s in enumerate(cfg.shapes)}
     labels = np.array([[[ci[o.colour], si[o.shape]] for o in sc.objects] for sc in scenes])
     name = f"world{len(cfg.colours)}x{len(cfg.shapes)}@{cfg.image_size}"
-    return SceneSet(name, ("colour", "shape"), (cfg.colours, cfg.shapes), labels, scenes=scenes)
+    return SceneSet(name, ("colour", "shape"), (cfg.colours, cfg.shapes), labels, scenes=scenes, world=cfg)

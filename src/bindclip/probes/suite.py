@@ -8,13 +8,13 @@ number is the final epoch of its fit: nothing is selected on test scenes.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_json
 from .additivity import additivity
 from .complexity import FAMILIES, complexity
 from .encoders import embed, load_encoder
@@ -165,7 +165,7 @@ def run_all(encoder_spec: str, out: str | Path, size: str | Sizes = "paper", mod
     if scratch_dir:
         attach_scratch(results, scratch_dir, out)
     results["seconds"]["total"] = round(time.time() - t0, 1)
-    save_json(results, out / name)
+    write_json(out / name, results)
     log(f"wrote {out / name}", t0)
     return results
 
@@ -195,9 +195,3 @@ def summary(res: dict) -> dict:
     if "seconds" in res:
         out["seconds"] = res["seconds"].get("total", sum(res["seconds"].values()))
     return out
-
-
-def save_json(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)

@@ -51,12 +51,21 @@ def read_run_config(path: Path) -> TrainConfig:
 def load(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """A ready model (eval mode) from an exported folder or a run directory; `model.score(images,
     captions)` works for every method (OC-CLIP parses the captions itself)."""
+    return load_with_config(model_dir, device)[0]
+
+
+def load_with_config(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, TrainConfig]:
+    """(model, its training config) from an exported folder, a run directory (its last.pt) or a checkpoint
+    file inside a run (RUN/checkpoints/step-*.pt)."""
     from safetensors.torch import load_file
 
     from ..models.backbone import load_state
 
     model_dir = Path(model_dir)
-    if (model_dir / CONFIG).is_file():
+    if model_dir.is_file() and model_dir.parent.name == "checkpoints":
+        cfg = read_run_config(model_dir.parent.parent / "config.json")
+        state = load_checkpoint(model_dir)["model"]
+    elif (model_dir / CONFIG).is_file():
         cfg = read_run_config(model_dir / CONFIG)
         state = load_file(str(model_dir / WEIGHTS))
     elif (model_dir / "config.json").is_file():  # a run directory
@@ -67,4 +76,4 @@ def load(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.
     model = build_model(cfg)
     load_state(model, state, str(model_dir))
     model.image_size = cfg.data.world.image_size
-    return model.to(device).eval()
+    return model.to(device).eval(), cfg
