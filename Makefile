@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test demo report-check bench clean
 
 venv: $(STAMP)
 
@@ -20,9 +20,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# until the demo job lands: parse the shipped Visual Genome dev captions and score them
+# the main job: 5 trainings on the built-in world, held-out benchmarks, probes -> runs/demo/report.html
 demo: $(STAMP)
-	$(BIN)/bindclip parse-eval $(SHARED)/data/factual_sg/dev.csv --json runs/parse-eval.json
+	$(BIN)/bindclip demo --out runs/demo
+
+# open the demo's report in headless Chromium (apt-get install chromium chromium-driver) and check it
+report-check: $(STAMP)
+	$(BIN)/python -m bindclip.report.check runs/demo/report.html --screenshot runs/demo/report.png
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/parser.py

@@ -232,6 +232,32 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from .demo import RUNS, DemoConfig, run_demo
+    from .train import ConfigError
+
+    unknown = [r for r in args.runs.split(",") if r not in RUNS]
+    if unknown:
+        raise ConfigError(f"--runs: unknown {unknown}; choose from {', '.join(RUNS)}")
+    cfg = DemoConfig(out=Path(args.out), runs=tuple(args.runs.split(",")), overrides=args.overrides,
+                     world_n=args.world_n, probes=not args.no_probes, probe_set=args.set or [],
+                     scratch_steps=args.scratch_steps)
+    doc = run_demo(cfg)
+    for b in doc["bars"]:
+        mark = {True: "met", False: "MISSED", None: "not measured"}[b["passed"]]
+        print(f"{mark:>12}  {b['bar']}: {b['measured']} (target {b['target']})")
+    print(f"report: {cfg.out / 'report.html'}  (JSON: {cfg.out / 'demo.json'})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import report_run
+
+    path = report_run(args.run_dir, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bindclip", description=(
         "Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes."))
@@ -341,7 +367,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the complexity analysis on the embeddings of the coverage-0.8 model")
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="complexity sizes, as for probe all")
     e.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("demo", help="the main job: train 5 methods on the world, evaluate, probe, report")
+    p.add_argument("--out", default="runs/demo", help="demo folder: runs/, probes/, demo.json, report.html")
+    p.add_argument("--runs", default=",".join(_demo_runs()), help="comma-separated subset of the five runs")
+    p.add_argument("--world-n", type=int, default=200, help="items per world test")
+    p.add_argument("--no-probes", action="store_true", help="skip the binding probes on the image encoders")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="probe sizes on the quick size")
+    p.add_argument("--scratch-steps", type=int, default=400, help="from-scratch sweep steps per run (0: skip)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every training")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="rebuild RUN_DIR/report.html from a demo's or a training run's JSON")
+    p.add_argument("run_dir")
+    p.add_argument("--output", help="HTML path (default RUN_DIR/report.html)")
+    p.set_defaults(func=cmd_report)
     return ap
+
+
+def _demo_runs():
+    from .demo import RUNS
+
+    return RUNS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,12 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     from .train import ConfigError
     from .eval.items import BenchmarkFormatError
     from .eval.run import BenchSpecError
+    from .report import ReportError
     from .world import WorldConfigError
 
     try:
         return args.func(args)
     except (GraphFormatError, CaptionFileError, WorldConfigError, ConfigError, CheckpointError,
-            BenchmarkFormatError, BenchSpecError, FileNotFoundError) as e:
+            BenchmarkFormatError, BenchSpecError, ReportError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

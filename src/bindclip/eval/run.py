@@ -67,8 +67,9 @@ def headline(result: dict) -> str:
     return "-"
 
 
-def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False) -> str:
-    """Rows benchmark/split, a column per model (accuracy %, retrieval R@1 t2i/i2t), then the papers'."""
+def comparison_rows(results: dict[str, dict[str, dict]]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): rows benchmark/split, a column per model (accuracy %, retrieval R@1 t2i/i2t), then
+    the papers' numbers where they report the same benchmark."""
     models = list(results)
     keys = list(dict.fromkeys(k for r in results.values() for k in r))
     paper_cols = list(dict.fromkeys(m for k in keys for m in PAPER.get(k, {})))
@@ -80,6 +81,12 @@ def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False
         row += [headline(results[m][k]) if k in results[m] else "" for m in models]
         row += [f"{PAPER[k][p]:.1f}" if p in PAPER.get(k, {}) else "" for p in paper_cols]
         rows.append(row)
+    return header, rows
+
+
+def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False) -> str:
+    """comparison_rows as aligned text, or as a Markdown table."""
+    header, rows = comparison_rows(results)
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"

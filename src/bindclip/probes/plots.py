@@ -16,7 +16,9 @@ def _pyplot():
     return plt
 
 
-def complexity_plot(result: dict, path: str | Path, title: str = "") -> Path:
+def complexity_plot(result: dict, path, title: str = ""):
+    """Object accuracy on held-out-object scenes against training fraction, a line per family; `path`
+    is a file name or a binary file object."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     for family, pts in result["curves"].items():
@@ -30,12 +32,12 @@ def complexity_plot(result: dict, path: str | Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
-    return Path(path)
+    return path
 
 
-def coverage_plot(result: dict, path: str | Path) -> Path:
+def coverage_plot(result: dict, path):
     """Mean and spread over seeds of held-out-object accuracy against training coverage."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
@@ -49,9 +51,9 @@ def coverage_plot(result: dict, path: str | Path) -> Path:
            ylim=(-0.02, 1.02), title="from-scratch binding generalisation")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
-    return Path(path)
+    return path
 
 
 def mds_points(x: np.ndarray, sset, a: int, n: int, b: int, m: int) -> tuple[np.ndarray, list[str]]:
@@ -99,6 +101,6 @@ def mds_plot(x: np.ndarray, sset, path: str | Path, seed: int = 0) -> tuple[Path
         ax.annotate(lab, (px, py), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set(title=f"composites vs summed objects (MDS, stress {stress:.2f})", xticks=[], yticks=[])
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
     return Path(path), round(stress, 4)

@@ -16,7 +16,8 @@ from .concepts import INVERSE, RELATIONS, WorldConfig
 from .scenes import Scene, WorldObject, place, relation
 from .world import Sample, World
 
-TASKS = ("swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object", "count")
+TASKS = ("swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object", "count",
+         "swap-concept")
 PHRASE_TO_CANON = {p: c for c, ps in RELATIONS.items() for p in ps}
 
 
@@ -30,22 +31,28 @@ class Item:
     negative_graphs: list[SceneGraph] = field(default_factory=list)
 
 
-def satisfies(scene: Scene, graph: SceneGraph, cfg: WorldConfig) -> bool:
-    """Is the graph true of the scene: distinct objects matching each node's shape, colour (and
-    size and count when stated), with every relation holding?"""
+def assignment(scene: Scene, graph: SceneGraph, cfg: WorldConfig) -> tuple[int, ...] | None:
+    """The scene object each node names, for the first mapping that makes the graph true: distinct
+    objects matching each node's shape and colour (and size when stated), with every relation holding.
+    None if no mapping does. Counting graphs name no single object: their answer is ()."""
     objs = scene.objects
     for node in graph.objects:
         counts = [a for a in node.attributes if a.isdigit()]
         if counts and node.name == "shape":
-            return int(counts[0]) == len(objs)
+            return () if int(counts[0]) == len(objs) else None
     if len(graph.objects) > len(objs):
-        return False
+        return None
     for assign in itertools.permutations(range(len(objs)), len(graph.objects)):
         if all(_matches(objs[k], n) for k, n in zip(assign, graph.objects)) and all(
                 PHRASE_TO_CANON.get(r.predicate) in relation(objs[assign[r.subject]], objs[assign[r.object]],
                                                              cfg.relation_margin) for r in graph.relations):
-            return True
-    return False
+            return assign
+    return None
+
+
+def satisfies(scene: Scene, graph: SceneGraph, cfg: WorldConfig) -> bool:
+    """Is the graph true of the scene (with counts: does the scene hold that many objects)?"""
+    return assignment(scene, graph, cfg) is not None
 
 
 def _matches(o: WorldObject, node: SGObject) -> bool:
@@ -117,6 +124,11 @@ def build_items(world: World, task: str, n: int, seed: int = 0, part: str = "tes
             items.append(Item(task, s.scene, pos, [neg], pos_g, [neg_g]))
             continue
         s = world.sample(rng, part, n_objects=2)
+        if task == "swap-concept":
+            made = concept_item(s.scene, rng)
+            if made is not None:
+                items.append(made)
+            continue
         if not s.statement.relations:
             continue
         made = _negative(task, s, world, rng)
@@ -130,6 +142,25 @@ def build_items(world: World, task: str, n: int, seed: int = 0, part: str = "tes
     if len(items) < n:
         raise RuntimeError(f"{task}: only {len(items)} of {n} valid items could be drawn")
     return items
+
+
+def concept_item(scene: Scene, rng: random.Random) -> Item | None:
+    """The concept-level test (C2LIP's unit of alignment): one object's phrase, "a red square", against
+    the same shape with the other object's colour, "a blue square". Both colours and both shapes are in
+    the image, so only a model that binds colour to shape beats chance. None when the two objects share
+    a colour or a shape (then the negative could be true)."""
+    a, b = scene.objects[:2]
+    if a.colour == b.colour or a.shape == b.shape:
+        return None
+    obj, other = (a, b) if rng.random() < 0.5 else (b, a)
+    wrong = replace(obj, colour=other.colour)
+
+    def phrase(o: WorldObject) -> tuple[str, SceneGraph]:
+        text = mention_text(o, False)
+        return text, SceneGraph((SGObject(o.shape, (o.colour,)),), (), text)
+
+    (pos, pos_g), (neg, neg_g) = phrase(obj), phrase(wrong)
+    return Item("swap-concept", scene, pos, [neg], pos_g, [neg_g])
 
 
 def retrieval_set(world: World, n: int, seed: int = 0, part: str = "test") -> list[Sample]:

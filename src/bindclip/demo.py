@@ -1,0 +1,274 @@
+"""`bindclip demo`: the main job on the built-in world, in one command.
+
+Five trainings of the world-small preset (same backbone, data, steps and seed): CLIP, C2LIP, OC-CLIP,
+OC-CLIP + C2LIP and OC-CLIP without its local graph loss (the paper's ablation); then every model on
+the world's held-out benchmarks and retrieval, OC-CLIP's per-node attention maps, the binding probes
+on each trained image encoder and a from-scratch coverage sweep. Everything lands in OUT/demo.json
+(which alone rebuilds OUT/report.html) with each run, eval and probe folder beside it.
+
+A stage whose output is already complete in OUT is reused, so an interrupted demo picks up where it
+stopped.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import write_json
+
+# run name -> (method, config overrides); every run also gets the demo's shared overrides
+RUNS: dict[str, tuple[str, list[str]]] = {
+    "clip": ("clip", []),
+    "c2lip": ("c2lip", []),
+    "oc-clip": ("oc-clip", []),
+    "oc-clip+c2lip": ("oc-clip+c2lip", []),
+    "oc-clip-no-local": ("oc-clip", ["loss.local_weight=0"]),
+}
+PRESET = "world-small"
+
+
+@dataclass
+class DemoConfig:
+    out: Path = Path("runs/demo")
+    runs: tuple[str, ...] = tuple(RUNS)
+    overrides: list[str] = field(default_factory=list)  # applied to every training, e.g. run.steps=100
+    world_n: int = 200  # items per world test
+    attention_images: int = 4  # held-out images shown in the report
+    attention_check: int = 100  # held-out images for the mass-in-box figure
+    probes: bool = True
+    probe_set: list[str] = field(default_factory=list)  # probe Sizes overrides on the "quick" size
+    scratch_steps: int = 400  # from-scratch coverage sweep; 0 skips it
+    scratch_coverages: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 0.9)
+
+
+class Progress:
+    """One line per stage on stderr, with the wall clock since the demo started."""
+
+    def __init__(self, n_stages: int):
+        self.t0, self.n, self.k = time.time(), n_stages, 0
+
+    def stage(self, text: str) -> None:
+        self.k += 1
+        print(f"[demo {time.time() - self.t0:6.0f}s] stage {self.k}/{self.n}: {text}", file=sys.stderr, flush=True)
+
+    @property
+    def seconds(self) -> float:
+        return round(time.time() - self.t0, 1)
+
+
+# ---- stages ------------------------------------------------------------------------------------
+def train_config(name: str, cfg: DemoConfig):
+    from .train import load_config
+
+    method, extra = RUNS[name]
+    return load_config(None, [*extra, *cfg.overrides], method=method, preset=PRESET)
+
+
+def finished(run_dir: Path, steps: int) -> bool:
+    """A run that reached its last step (its metrics and last.pt say so) is reused, not retrained."""
+    metrics = run_dir / "metrics.jsonl"
+    if not (metrics.is_file() and (run_dir / "checkpoints" / "last.pt").is_file()):
+        return False
+    lines = metrics.read_text().splitlines()
+    return bool(lines) and json.loads(lines[-1])["step"] >= steps
+
+
+def train_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
+    from .train import train
+
+    out = {}
+    for name in cfg.runs:
+        tc = train_config(name, cfg)
+        run_dir = cfg.out / "runs" / name
+        t = time.time()
+        if finished(run_dir, tc.run.steps):
+            progress.stage(f"train {name}: reusing {run_dir}")
+        else:
+            progress.stage(f"train {name} ({tc.model.method}, {tc.run.steps} steps)")
+            train(tc, run_dir, resume=(run_dir / "checkpoints" / "last.pt").is_file())
+        out[name] = {"dir": str(run_dir), "method": tc.model.method, "overrides": RUNS[name][1],
+                     "steps": tc.run.steps, "seconds": round(time.time() - t, 1), "curves": read_curves(run_dir)}
+    return out
+
+
+def read_curves(run_dir: Path) -> dict[str, list]:
+    """metrics.jsonl as columns: step and every loss term."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    keys = [k for k in rows[0] if k == "step" or k == "loss" or k.endswith("_loss")]
+    return {k: [r.get(k) for r in rows] for k in keys}
+
+
+def evaluate_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
+    from .eval.run import evaluate
+    from .eval.scorer import load_scorer
+
+    results = {}
+    for name in cfg.runs:
+        progress.stage(f"evaluate {name} on the world's held-out benchmarks ({cfg.world_n} items each)")
+        scorer = load_scorer(str(cfg.out / "runs" / name))
+        scorer.name = name
+        results[name] = evaluate(scorer, ["world"], world_n=cfg.world_n)
+    return results
+
+
+def png_b64(image) -> str:
+    """uint8 [3, H, W] tensor -> base64 PNG, so the JSON carries the picture the map is drawn on."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def attention_study(run_dir: Path, n_show: int, n_check: int, seed: int = 0) -> dict:
+    """OC-CLIP's node maps on held-out two-object images: a few to show, and over n_check images the
+    share of each node's binding mass inside the box of the object it names."""
+    import numpy as np
+
+    from .eval.attention import mass_in_box, node_maps
+    from .eval.scorer import load_scorer
+    from .world.render import render
+
+    scorer = load_scorer(str(run_dir))
+    world = scorer.world
+    rng = random.Random(f"{seed}/attention")
+    samples = [world.sample(rng, "test", n_objects=2) for _ in range(max(n_show, n_check))]
+    images = render([s.scene for s in samples], world.cfg, seed=seed)
+    maps = node_maps(scorer, images, [s.graph for s in samples])
+    mass = [mass_in_box(m, s.scene, s.graph, world.cfg) for m, s in zip(maps, samples)]
+    wrong = [mass_in_box(m, s.scene, s.graph, world.cfg, own=False) for m, s in zip(maps, samples)]
+    flat = np.array([v for row in mass for v in row])
+    flat_wrong = np.array([v for row in wrong for v in row])
+    shown = [{"caption": s.caption, "image": png_b64(images[k]),
+              "nodes": [" ".join((*o.attributes, o.name)) for o in s.graph.objects],
+              "maps": maps[k].tolist(), "mass_in_box": mass[k]} for k, s in enumerate(samples[:n_show])]
+    return {"run": run_dir.name, "images": shown, "n_images": n_check, "n_nodes": int(flat.size),
+            "mean_mass_in_box": round(float(flat.mean()), 4),
+            "share_of_nodes_mostly_in_box": round(float((flat > 0.5).mean()), 4),
+            "mean_mass_on_other_objects": round(float(flat_wrong.mean()), 4),
+            "share_of_nodes_on_right_object": round(float((flat > flat_wrong).mean()), 4)}
+
+
+def probe_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
+    from .probes import suite
+
+    sizes = suite.sizes_with("quick", cfg.probe_set)
+    out = {}
+    for name in cfg.runs:
+        progress.stage(f"binding probes on {name}'s image encoder")
+        res = suite.run_all(str(cfg.out / "runs" / name), cfg.out / "probes" / name, sizes)
+        out[name] = res
+    return out
+
+
+def scratch_sweep(cfg: DemoConfig, progress: Progress) -> dict:
+    from .probes.scratch import coverage_sweep
+
+    path = cfg.out / "from-scratch" / "coverage.json"
+    if path.is_file():
+        done = json.loads(path.read_text())
+        if done["config"]["steps"] == cfg.scratch_steps and \
+                [p["coverage"] for p in done["points"]] == list(cfg.scratch_coverages):
+            progress.stage(f"from-scratch coverage sweep: reusing {path}")
+            return done
+    progress.stage(f"from-scratch coverage sweep ({len(cfg.scratch_coverages)} coverages x 1 seed, "
+                   f"{cfg.scratch_steps} steps)")
+    return coverage_sweep(path.parent, cfg.scratch_coverages, seeds=1, steps=cfg.scratch_steps)
+
+
+# ---- bars --------------------------------------------------------------------------------------
+def accuracy(results: dict, run: str, key: str) -> float | None:
+    r = results.get(run, {}).get(key)
+    return None if r is None or r.get("accuracy") is None else round(100 * r["accuracy"], 1)
+
+
+def check_bars(doc: dict) -> list[dict]:
+    """The demo's promises, each measured: a missed bar is reported as missed, never dropped."""
+    res, bars = doc["results"], []
+
+    def bar(name: str, measured, target: str, passed) -> None:
+        bars.append({"bar": name, "measured": measured, "target": target,
+                     "passed": None if passed is None else bool(passed)})
+
+    for task in ("swap-attribute", "swap-relation"):
+        oc, clip = accuracy(res, "oc-clip", f"world/{task}"), accuracy(res, "clip", f"world/{task}")
+        gap = None if oc is None or clip is None else round(oc - clip, 1)
+        bar(f"OC-CLIP minus CLIP, held-out {task}", f"{oc} - {clip} = {gap} pts", ">= 30 pts",
+            None if gap is None else gap >= 30)
+    oc, ab = accuracy(res, "oc-clip", "world/swap-relation"), accuracy(res, "oc-clip-no-local", "world/swap-relation")
+    if ab is not None:
+        bar("no-local-loss ablation: relations collapse", f"swap-relation {ab} (OC-CLIP {oc})",
+            "< 65 and >= 30 pts below OC-CLIP", ab < 65 and oc is not None and oc - ab >= 30)
+    att = doc.get("attention")
+    if att:
+        bar("OC-CLIP nodes attend to their own object",
+            f"mean mass in own box {att['mean_mass_in_box']:.2f} (other object's {att['mean_mass_on_other_objects']:.2f});"
+            f" {100 * att['share_of_nodes_on_right_object']:.0f}% of {att['n_nodes']} nodes favour their own object",
+            "mean mass in own box > 0.5 and >= 90% of nodes favour their own object",
+            att["mean_mass_in_box"] > 0.5 and att["share_of_nodes_on_right_object"] >= 0.9)
+    total = doc["seconds"].get("total")
+    if total is not None:
+        bar("demo wall time (after the venv is built)", f"{total / 60:.1f} min", "<= 20 min", total <= 1200)
+    return bars
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+
+    from . import __version__
+
+    out = {"bindclip": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "numpy": numpy.__version__, "platform": platform.platform(), "threads": torch.get_num_threads()}
+    try:
+        import open_clip
+
+        out["open_clip"] = open_clip.__version__
+    except ImportError:
+        pass
+    return out
+
+
+# ---- the job -----------------------------------------------------------------------------------
+def run_demo(cfg: DemoConfig) -> dict:
+    from .report import write_report
+
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    n_stages = 2 * len(cfg.runs) + (len(cfg.runs) if cfg.probes else 0) + bool(cfg.scratch_steps) + 2
+    progress = Progress(n_stages)
+    seconds: dict[str, float] = {}
+    t = time.time()
+    runs = train_runs(cfg, progress)
+    seconds["train"] = round(time.time() - t, 1)
+    t = time.time()
+    results = evaluate_runs(cfg, progress)
+    seconds["evaluate"] = round(time.time() - t, 1)
+    doc = {"kind": "bindclip-demo", "preset": PRESET, "overrides": cfg.overrides, "runs": runs, "results": results,
+           "config": json.loads((cfg.out / "runs" / cfg.runs[0] / "config.json").read_text()),
+           "versions": versions(), "seconds": seconds}
+    t = time.time()
+    progress.stage("OC-CLIP attention maps on held-out images")
+    if "oc-clip" in cfg.runs:
+        doc["attention"] = attention_study(cfg.out / "runs" / "oc-clip", cfg.attention_images, cfg.attention_check)
+    seconds["attention"] = round(time.time() - t, 1)
+    if cfg.probes:
+        t = time.time()
+        doc["probes"] = probe_runs(cfg, progress)
+        seconds["probes"] = round(time.time() - t, 1)
+    if cfg.scratch_steps:
+        t = time.time()
+        doc["from_scratch"] = scratch_sweep(cfg, progress)
+        seconds["from_scratch"] = round(time.time() - t, 1)
+    progress.stage(f"report -> {cfg.out / 'report.html'}")
+    seconds["total"] = progress.seconds
+    doc["bars"] = check_bars(doc)
+    write_json(cfg.out / "demo.json", doc)
+    write_report(doc, cfg.out / "report.html")
+    return doc
