@@ -39,3 +39,15 @@ def make_oc_clip():
 @pytest.fixture(scope="session")
 def oc_clip():
     return small_oc_clip()
+
+
+@pytest.fixture(scope="session")
+def trained_oc_clip(tmp_path_factory):
+    """The demo's OC-CLIP run: the world-small preset as is (360 steps, about 2 minutes on 2 cores), for the
+    tests that check what training produces."""
+    from bindclip.train import load_config, train
+
+    out = tmp_path_factory.mktemp("trained-oc-clip")
+    cfg = load_config(None, ["run.keep=0"], method="oc-clip", preset="world-small")
+    train(cfg, out, progress=False)
+    return out

@@ -246,6 +246,8 @@ def cmd_demo(args) -> int:
     for b in doc["bars"]:
         mark = {True: "met", False: "MISSED", None: "not measured"}[b["passed"]]
         print(f"{mark:>12}  {b['bar']}: {b['measured']} (target {b['target']})")
+        if b.get("note"):
+            print(f"{'':>12}  {b['note']}")
     print(f"report: {cfg.out / 'report.html'}  (JSON: {cfg.out / 'demo.json'})")
     return 0
 

@@ -56,8 +56,8 @@ def test_world_benchmarks_use_gold_graphs_and_report_every_split():
     scorer.model.parse = None  # gold graphs only: parsing would fail
     out = {k: v.to_dict() for k, v in evaluate_world(scorer, n=6).items()}
     assert list(out) == ["swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object",
-                         "count", "retrieval", "zero-shot"]
-    assert all(out[k]["n"] == 6 and 0 <= out[k]["accuracy"] <= 1 for k in list(out)[:6])
+                         "count", "swap-concept", "retrieval", "zero-shot"]
+    assert all(out[k]["n"] == 6 and 0 <= out[k]["accuracy"] <= 1 for k in list(out)[:7])
     assert set(out["retrieval"]["text_to_image"]) == {"r@1", "r@5", "r@10"}
     assert out["zero-shot"]["held_out_accuracy"] is not None  # the default world holds pairs out
 
@@ -82,6 +82,6 @@ def test_eval_cli_compares_a_run_with_an_open_clip_model(tmp_path, capsys):
         assert {"accuracy", "n", "skipped"} <= set(model["world/swap-attribute"])
     table = capsys.readouterr().out
     assert "world/swap-relation" in table and "bindclip-vit-tiny-32" in table
-    assert out.with_suffix(".md").read_text().count("| world/") == 8
+    assert out.with_suffix(".md").read_text().count("| world/") == 9
     assert main(["eval", "--model", str(run), "--bench", "nope"]) == 2
     assert main(["eval", "--model", str(run), "--bench", "sugarcrepe"]) == 2  # needs a path

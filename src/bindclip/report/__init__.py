@@ -48,6 +48,8 @@ def context(doc: dict) -> dict:
            if demo else doc.get("subtitle", ""),
            "sources": dict(SOURCES),
            "config": json.dumps(doc.get("config", {}), indent=1),
+           "config_note": ("The first run's effective config; the others differ only in model.method and the changes "
+                           "listed under the training curves.") if demo else "The run's effective config.json.",
            "versions": json.dumps({"versions": doc.get("versions", {}), "seconds": doc.get("seconds", {})}, indent=1)}
     bars = doc.get("bars") or []
     ctx["bars"] = bars
@@ -90,8 +92,14 @@ def render_html(doc: dict) -> str:
 
 
 def write_report(doc: dict, path: str | Path) -> Path:
+    """The HTML page, and beside it (when there are results) the comparison table as Markdown."""
+    from ..eval.run import comparison_table
+
+    path = Path(path)
     write_text(path, render_html(doc))
-    return Path(path)
+    if doc.get("results"):
+        write_text(path.with_suffix(".md"), comparison_table(doc["results"], markdown=True))
+    return path
 
 
 def run_document(run_dir: Path) -> dict:

@@ -51,7 +51,8 @@ PAGE_FACTS = """
 const imgs = [...document.images];
 return {
   title: document.title,
-  tables: Object.fromEntries([...document.querySelectorAll('table[id]')].map(t => [t.id, t.tBodies[0] ? t.tBodies[0].rows.length : 0])),
+  tables: Object.fromEntries([...document.querySelectorAll('table[id]')]
+            .map(t => [t.id, t.tBodies[0] ? t.tBodies[0].rows.length : 0])),
   figures: imgs.map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
                            shown: i.getBoundingClientRect().width})),
   external: [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || e.getAttribute('href'))
