@@ -218,7 +218,7 @@ def check_bars(doc: dict) -> list[dict]:
         bar("OC-CLIP nodes attend to their own object",
             f"mean mass in own box {att['mean_mass_in_box']:.2f} "
             f"(other object's {att['mean_mass_on_other_objects']:.2f});"
-            f" {100 * att['share_of_nodes_on_right_object']:.0f}% of {att['n_nodes']} nodes favour their own object",
+            f" {100 * att['share_of_nodes_on_right_object']:.1f}% of {att['n_nodes']} nodes favour their own object",
             "mean mass in own box > 0.5 and >= 90% of nodes favour their own object",
             att["mean_mass_in_box"] > 0.5 and att["share_of_nodes_on_right_object"] >= 0.9)
     total = doc["seconds"].get("total")

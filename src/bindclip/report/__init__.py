@@ -68,7 +68,7 @@ def context(doc: dict) -> dict:
                                  f"{att['mean_mass_in_box']:.2f} of its mass on the patches of its own object's box; "
                                  f"{100 * att['share_of_nodes_mostly_in_box']:.0f}% of nodes put more than half there, "
                                  f"{att['mean_mass_on_other_objects']:.2f} goes to the other object and the rest to "
-                                 f"background; {100 * att['share_of_nodes_on_right_object']:.0f}% of nodes put more on "
+                                 f"background; {100 * att['share_of_nodes_on_right_object']:.1f}% of nodes put more on "
                                  "their own object than on the other.")
     if doc.get("probes"):
         ctx["probe_header"], ctx["probe_rows"] = _probe_table(doc["probes"])
