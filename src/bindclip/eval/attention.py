@@ -54,6 +54,6 @@ def mass_in_box(maps: torch.Tensor, scene: Scene, graph: SceneGraph, cfg, own: b
     for i, k in enumerate(match):
         cells = boxes[k]
         if not own:  # other objects' cells that are not also this object's
-            cells = torch.stack([b for j, b in enumerate(boxes) if j != k] or [~cells]).any(0) & ~cells
+            cells = torch.stack([b for j, b in enumerate(boxes) if j != k] or [torch.zeros_like(cells)]).any(0) & ~cells
         out.append(round(float((maps[i] * cells).sum()), 6))
     return out
