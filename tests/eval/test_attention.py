@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from bindclip.eval.attention import box_cells, mass_in_box, node_maps
+from bindclip.eval.attention import box_cells, box_masses, node_maps
 from bindclip.eval.scorer import Scorer
 from bindclip.graphs import SceneGraph, SGObject, SGRelation
 from bindclip.world import WorldConfig
@@ -21,20 +21,27 @@ def test_box_cells_cover_the_patches_the_box_touches():
     assert cells.tolist() == [[False] * 4, [True, True, False, False], [True, True, False, False], [False] * 4]
 
 
-def test_mass_in_box_follows_the_graph_not_the_node_order():
+def test_box_masses_follow_the_graph_not_the_node_order():
     # the caption names the right object first: node 0 is the blue square
     graph = SceneGraph((SGObject("square", ("blue",)), SGObject("circle", ("red",))),
                        (SGRelation(0, "to the right of", 1),), "a blue square to the right of a red circle")
     maps = torch.zeros(2, 4, 4)
     maps[0, 1:3, 2:4] = 0.25  # all of node 0 on the right object's cells
-    maps[1, 0, :] = 0.25  # node 1 on the top row only: none in the circle's box
-    assert mass_in_box(maps, SCENE, graph, CFG) == [1.0, 0.0]
+    maps[1, 0, :] = 0.125  # node 1: half on the top row (no object), half on the square, none on its circle
+    maps[1, 1:3, 2:4] = 0.125
+    assert box_masses(maps, SCENE, graph, CFG) == ([1.0, 0.0], [0.0, 0.5])
 
 
-def test_mass_in_box_rejects_a_graph_that_is_false_of_the_scene():
+def test_a_one_object_scene_has_no_wrong_object_mass():
+    maps = torch.full((1, 4, 4), 1 / 16)  # spread over the whole image
+    own, other = box_masses(maps, Scene((LEFT,)), SceneGraph((SGObject("circle", ("red",)),), (), "a red circle"), CFG)
+    assert own == [0.25] and other == [0.0]
+
+
+def test_box_masses_reject_a_graph_that_is_false_of_the_scene():
     graph = SceneGraph((SGObject("square", ("red",)),), (), "a red square")
     with pytest.raises(ValueError, match="not true of the scene"):
-        mass_in_box(torch.full((1, 4, 4), 1 / 16), SCENE, graph, CFG)
+        box_masses(torch.full((1, 4, 4), 1 / 16), SCENE, graph, CFG)
 
 
 def test_node_maps_are_distributions_over_the_patch_grid():
@@ -69,7 +76,7 @@ def test_a_trained_oc_clip_puts_each_node_on_its_own_object(trained_oc_clip):
                if s.scene.objects[0].pair != s.scene.objects[1].pair][:100]
     assert all(world.split.pair_held(*o.pair) for s in samples for o in s.scene.objects)
     maps = node_maps(scorer, render([s.scene for s in samples], world.cfg, seed=7), [s.graph for s in samples])
-    own = torch.tensor([mass_in_box(m, s.scene, s.graph, world.cfg) for m, s in zip(maps, samples)])
-    other = torch.tensor([mass_in_box(m, s.scene, s.graph, world.cfg, own=False) for m, s in zip(maps, samples)])
+    own, other = (torch.tensor(x) for x in zip(*(box_masses(m, s.scene, s.graph, world.cfg)
+                                                    for m, s in zip(maps, samples))))
     assert own.mean() > 0.5 and other.mean() < 0.2
     assert (own > other).float().mean() >= 0.9

@@ -32,7 +32,7 @@ def test_sugarcrepe_strict_rule_and_missing_images(tmp_path):
         "4": {"filename": "gone.jpg", "caption": "a red car", "negative_caption": "a blue car"}})
     res = evaluate_sugarcrepe(ColourScorer(), tmp_path, splits=("swap_att",))["swap_att"]
     assert res.to_dict() == {"accuracy": round(1 / 3, 6), "n": 3, "skipped": 1, "ties": 1, "tie_rule": "strict",
-                             "skip_reasons": {"missing image": 1}}
+                             "skip_reasons": {"missing image": 1}, "mean_margin": 0.0}  # (1 + 0 - 1) / 3
 
 
 def test_sugarcrepe_pp_itt_and_tot(tmp_path):
@@ -214,3 +214,15 @@ def test_real_sugarcrepe_pp_files(tmp_path):
     out = evaluate_sugarcrepe_pp(ColourScorer(), root, str(tmp_path), splits=("swap_obj",))
     assert out["swap_obj-itt"].skipped == 245 and out["swap_obj-tot"].n == 245
     assert out["swap_obj-tot"].extra["degenerate"] == 2
+
+
+def test_choice_margin_is_worst_right_minus_best_wrong():
+    import torch
+
+    from bindclip.eval.items import ChoiceItem, choice_result
+
+    items = [ChoiceItem("a", None, ["x", "y", "z"]), ChoiceItem("b", None, ["x", "y", "z"], correct=(0, 1))]
+    scores = {"a": torch.tensor([0.9, 0.5, 0.7]), "b": torch.tensor([0.4, 0.6, 0.5])}
+    res, verdicts = choice_result(items, scores, skipped={}, rule="strict")
+    assert verdicts == {"a": True, "b": False}  # b: 0.4 (a right option) is below 0.5 (the wrong one)
+    assert res.to_dict()["mean_margin"] == pytest.approx(((0.9 - 0.7) + (0.4 - 0.5)) / 2)

@@ -42,18 +42,16 @@ def box_cells(obj, grid: int) -> torch.Tensor:
     return rows[:, None] & cols[None, :]
 
 
-def mass_in_box(maps: torch.Tensor, scene: Scene, graph: SceneGraph, cfg, own: bool = True) -> list[float]:
-    """For each node, the share of its binding weights on the cells of the object it names (with
-    own=False: on the cells of the other objects' boxes, the wrong-object share)."""
+def box_masses(maps: torch.Tensor, scene: Scene, graph: SceneGraph, cfg) -> tuple[list[float], list[float]]:
+    """For each node, (the share of its binding weights on the cells of the object it names, the share
+    on the other objects' cells that are not also its own: the wrong-object share)."""
     match = assignment(scene, graph, cfg)
     if match is None:
         raise ValueError(f"graph {graph.caption!r} is not true of the scene, so its nodes name no objects")
-    grid = maps.shape[-1]
-    out = []
-    boxes = [box_cells(o, grid) for o in scene.objects]
+    boxes = [box_cells(o, maps.shape[-1]) for o in scene.objects]
+    own, other = [], []
     for i, k in enumerate(match):
-        cells = boxes[k]
-        if not own:  # other objects' cells that are not also this object's
-            cells = torch.stack([b for j, b in enumerate(boxes) if j != k] or [torch.zeros_like(cells)]).any(0) & ~cells
-        out.append(round(float((maps[i] * cells).sum()), 6))
-    return out
+        others = torch.stack([b for j, b in enumerate(boxes) if j != k] or [torch.zeros_like(boxes[k])]).any(0)
+        own.append(round(float((maps[i] * boxes[k]).sum()), 6))
+        other.append(round(float((maps[i] * (others & ~boxes[k])).sum()), 6))
+    return own, other

@@ -142,14 +142,21 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
 
 def judge(scores: torch.Tensor, correct: tuple[int, ...], rule: str) -> tuple[bool, bool]:
     """(right under the rule, tie between the best right and the best wrong option)."""
-    wrong = [j for j in range(len(scores)) if j not in correct]
-    best_right, best_wrong = scores[list(correct)], scores[wrong].max()
+    best_right, best_wrong = scores[list(correct)], best_wrong_score(scores, correct)
     tie = bool(best_right.max() == best_wrong)
     if rule == "strict":
         return bool(best_right.min() > best_wrong), tie
     if rule == "argmax":
         return int(scores.argmax()) in correct, tie
     raise ValueError(f"tie rule must be one of {RULES}, got {rule!r}")
+
+
+def best_wrong_score(scores: torch.Tensor, correct: tuple[int, ...]) -> torch.Tensor:
+    return scores[[j for j in range(len(scores)) if j not in correct]].max()
+
+
+def margin(scores: torch.Tensor, correct: tuple[int, ...]) -> float:
+    return float(scores[list(correct)].min() - best_wrong_score(scores, correct))
 
 
 @dataclass
@@ -173,16 +180,21 @@ class SplitResult:
 
 def choice_result(items: list[ChoiceItem], scores: dict[str, torch.Tensor], skipped: Counter, rule: str,
                   extra_reasons: Counter | None = None) -> tuple[SplitResult, dict[str, bool]]:
-    """Per-item accuracy of the scored items; also each item's verdict for group metrics."""
-    verdicts, ties = {}, 0
+    """Per-item accuracy of the scored items; also each item's verdict for group metrics.
+
+    The mean margin (worst right option's score minus best wrong option's) says how far a model is
+    from flipping: two models at the same accuracy can differ in it by a lot."""
+    verdicts, ties, margins = {}, 0, []
     for it in items:
         if it.id in scores:
             verdicts[it.id], tie = judge(scores[it.id], it.correct, rule)
             ties += tie
+            margins.append(margin(scores[it.id], it.correct))
     reasons = Counter(skipped) + Counter(extra_reasons or {})
     n = len(verdicts)
     acc = round(sum(verdicts.values()) / n, 6) if n else None
-    return SplitResult(acc, n, sum(reasons.values()), ties, rule, dict(reasons)), verdicts
+    extra = {"mean_margin": round(sum(margins) / n, 6)} if n else {}
+    return SplitResult(acc, n, sum(reasons.values()), ties, rule, dict(reasons), extra), verdicts
 
 
 def evaluate_choices(scorer, items: list[ChoiceItem], rule: str, desc: str = "",

@@ -141,7 +141,7 @@ def pil_to_tensor(img, size: int) -> torch.Tensor:
 
 def load_scorer(spec: str, device: str | torch.device = "cpu", batch_size: int = 32) -> Scorer:
     """A scorer from a bindclip run directory, an exported model folder, a checkpoint file inside a run
-    (`RUN/checkpoints/step_000120.pt`), or `OPENCLIP_NAME[:LOCAL_WEIGHTS]` (random weights without a file:
+    (`RUN/checkpoints/step-000120.pt`), or `OPENCLIP_NAME[:LOCAL_WEIGHTS]` (random weights without a file:
     only useful for testing)."""
     from ..train.data import training_world
     from ..train.export import load_with_config

@@ -79,9 +79,8 @@ class ParseScore:
         rows += [(f"{k} F1", 100 * v.f1, 100 * v.precision, 100 * v.recall)
                  for k, v in (("micro", self.micro), *self.per_kind.items())]
         lines = [f"{'score':<24}{'F1':>8}{'P':>8}{'R':>8}"]
-        for name, f, p, r in rows:
-            fmt = lambda x: f"{x:8.1f}" if x != "" else " " * 8
-            lines.append(f"{name:<24}{fmt(f)}{fmt(p)}{fmt(r)}")
+        for name, *cells in rows:
+            lines.append(f"{name:<24}" + "".join(f"{x:8.1f}" if x != "" else " " * 8 for x in cells))
         lines.append(f"captions: {self.n}")
         return "\n".join(lines)
 

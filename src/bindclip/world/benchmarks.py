@@ -97,7 +97,8 @@ def _negative(task: str, sample: Sample, world: World, rng: random.Random):
         if inv == canon:
             return None  # "next to" has no opposite
         new_phrase = RELATIONS[inv][RELATIONS[canon].index(phrase)]
-        return _with_mentions(scene, Statement(st.template, st.mentions, ((s, inv, new_phrase, o),) + st.relations[1:]), objs)
+        rels = ((s, inv, new_phrase, o),) + st.relations[1:]
+        return _with_mentions(scene, Statement(st.template, st.mentions, rels), objs)
     if task == "add-object":
         shape, colour = rng.choice(cfg.shapes), rng.choice(cfg.colours)
         extra = WorldObject(shape, colour, rng.choice(cfg.sizes), 0.5, 0.5, 0.0)
