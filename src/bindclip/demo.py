@@ -188,9 +188,14 @@ def scratch_sweep(cfg: DemoConfig, progress: Progress) -> dict:
 
 
 # ---- bars --------------------------------------------------------------------------------------
+def figure(results: dict, run: str, key: str, name: str):
+    """results[run][key][name], or None where the run, benchmark or figure is absent."""
+    return results.get(run, {}).get(key, {}).get(name)
+
+
 def accuracy(results: dict, run: str, key: str) -> float | None:
-    r = results.get(run, {}).get(key)
-    return None if r is None or r.get("accuracy") is None else round(100 * r["accuracy"], 1)
+    a = figure(results, run, key, "accuracy")
+    return None if a is None else round(100 * a, 1)
 
 
 def check_bars(doc: dict) -> list[dict]:
@@ -209,8 +214,7 @@ def check_bars(doc: dict) -> list[dict]:
     oc, ab = accuracy(res, "oc-clip", "world/swap-relation"), accuracy(res, "oc-clip-no-local", "world/swap-relation")
     if ab is not None:
         learned = ab >= 65
-        margins = [res.get(r, {}).get("world/swap-relation", {}).get("mean_margin")
-                   for r in ("oc-clip-no-local", "oc-clip")]
+        margins = [figure(res, r, "world/swap-relation", "mean_margin") for r in ("oc-clip-no-local", "oc-clip")]
         by_margin = "" if None in margins else (f" Its mean score margin of the true caption over the swapped one is "
                                                 f"{margins[0]:.3f}, OC-CLIP's {margins[1]:.3f}.")
         bar("no-local-loss ablation: relations collapse", f"swap-relation {ab} (OC-CLIP {oc})",

@@ -140,23 +140,17 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
     return out, +skipped
 
 
-def judge(scores: torch.Tensor, correct: tuple[int, ...], rule: str) -> tuple[bool, bool]:
-    """(right under the rule, tie between the best right and the best wrong option)."""
-    best_right, best_wrong = scores[list(correct)], best_wrong_score(scores, correct)
-    tie = bool(best_right.max() == best_wrong)
+def judge(scores: torch.Tensor, correct: tuple[int, ...], rule: str) -> tuple[bool, bool, float]:
+    """(right under the rule, tie between the best right and the best wrong option, margin: the worst
+    right option's score minus the best wrong one's)."""
+    wrong = [j for j in range(len(scores)) if j not in correct]
+    best_right, best_wrong = scores[list(correct)], scores[wrong].max()
+    tie, margin = bool(best_right.max() == best_wrong), float(best_right.min() - best_wrong)
     if rule == "strict":
-        return bool(best_right.min() > best_wrong), tie
+        return bool(best_right.min() > best_wrong), tie, margin
     if rule == "argmax":
-        return int(scores.argmax()) in correct, tie
+        return int(scores.argmax()) in correct, tie, margin
     raise ValueError(f"tie rule must be one of {RULES}, got {rule!r}")
-
-
-def best_wrong_score(scores: torch.Tensor, correct: tuple[int, ...]) -> torch.Tensor:
-    return scores[[j for j in range(len(scores)) if j not in correct]].max()
-
-
-def margin(scores: torch.Tensor, correct: tuple[int, ...]) -> float:
-    return float(scores[list(correct)].min() - best_wrong_score(scores, correct))
 
 
 @dataclass
@@ -187,9 +181,9 @@ def choice_result(items: list[ChoiceItem], scores: dict[str, torch.Tensor], skip
     verdicts, ties, margins = {}, 0, []
     for it in items:
         if it.id in scores:
-            verdicts[it.id], tie = judge(scores[it.id], it.correct, rule)
+            verdicts[it.id], tie, margin = judge(scores[it.id], it.correct, rule)
             ties += tie
-            margins.append(margin(scores[it.id], it.correct))
+            margins.append(margin)
     reasons = Counter(skipped) + Counter(extra_reasons or {})
     n = len(verdicts)
     acc = round(sum(verdicts.values()) / n, 6) if n else None
