@@ -220,11 +220,11 @@ def check_bars(doc: dict) -> list[dict]:
         bar("no-local-loss ablation: relations collapse", f"swap-relation {ab} (OC-CLIP {oc})",
             "< 65 and >= 30 pts below OC-CLIP", not learned and oc is not None and oc - ab >= 30,
             "without the local graph loss this model still learned relation direction, from the global "
-            "contrastive loss alone: the paper's collapse did not reproduce at this budget. In a two-object "
-            "image any caption's two nodes bind the image's two objects, so every in-batch negative's relation "
-            "can be checked against the slots' positions. On smaller budgets learning direction is a bimodal "
-            "event, and the local loss makes it more reliable: benchmarks/local_loss_ablation.py measures the "
-            "rate over seeds (the README has the figures)." +
+            "contrastive loss alone: the paper's collapse did not reproduce at this budget. In this two-object "
+            "world in-batch negatives do teach direction: a negative caption's nodes bind the image's two "
+            "objects, so its relation can be checked against the slots' positions. On small budgets learning "
+            "direction is a bimodal event over seeds; benchmarks/local_loss_ablation.py measures how often "
+            "each variant learns it (the README has the figures)." +
             by_margin if learned else "")
     att = doc.get("attention")
     if att:
