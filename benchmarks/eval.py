@@ -30,7 +30,7 @@ def scorers(batch_size: int) -> dict[str, Scorer]:
     for method in ("clip", "oc-clip"):
         cfg = load_config(None, [], method=method, preset="world-small")
         torch.manual_seed(0)
-        out[method] = Scorer(build_model(cfg), method, cfg.data.world.image_size, batch_size=batch_size)
+        out[method] = Scorer(build_model(cfg), method, batch_size=batch_size)
     return out
 
 
@@ -57,7 +57,7 @@ def main(argv=None):
     captions = [it.options[0] for it in items]
     graphs = [it.graphs[0] for it in items]
     with torch.no_grad():
-        choice = best_rates({k: (lambda sc=sc: item_scores(sc, items)) for k, sc in s.items()}, args.n, args.rounds)
+        choice = best_rates({k: (lambda sc=sc: item_scores(sc, items)[0]) for k, sc in s.items()}, args.n, args.rounds)
         retrieval = best_rates({k: (lambda sc=sc: sc.score(images, captions, graphs)) for k, sc in s.items()},
                                args.n, args.rounds)
     out = {"benchmark": "eval", "backbone": "bindclip-vit-tiny-32", "image_size": s["clip"].image_size,

@@ -61,7 +61,7 @@ class WithoutSharedNegatives(nn.Module):
 
 
 def swap_relation(model: nn.Module, cfg, items) -> float:
-    scorer = Scorer(model, "ablation", cfg.data.world.image_size)  # items come built: no world needed
+    scorer = Scorer(model, "ablation")  # items come built: no world needed
     model.eval()
     with torch.no_grad():
         return round(100 * evaluate_choices(scorer, items, "strict").accuracy, 1)

@@ -2,8 +2,10 @@
 __version__ = "0.1.0"
 
 
-def load(model_dir, device="cpu"):
-    """A trained model from `bindclip export` (or a run directory), ready to `score(images, captions)`."""
+def load(spec, device="cpu"):
+    """A model with open_clip's surface (`preprocess`, `encode_image`, `encode_text`, `logit_scale`) and
+    `score(images, captions)`, from an exported folder, a run directory, a checkpoint inside a run, or
+    `OPENCLIP_NAME[@TAG][:WEIGHTS]` (a local weights file; the tag picks open_clip's preprocessing)."""
     from .train.export import load as _load
 
-    return _load(model_dir, device)
+    return _load(spec, device)

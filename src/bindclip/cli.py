@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     from .graphs import GraphFormatError
     from .graphs.captions import CaptionFileError
     from .models import CheckpointError
+    from .models.preprocess import PreprocessError
     from .train import ConfigError
     from .eval.items import BenchmarkFormatError
     from .eval.run import BenchSpecError
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (GraphFormatError, CaptionFileError, WorldConfigError, ConfigError, CheckpointError,
+    except (GraphFormatError, CaptionFileError, WorldConfigError, ConfigError, CheckpointError, PreprocessError,
             BenchmarkFormatError, BenchSpecError, ReportError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

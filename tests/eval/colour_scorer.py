@@ -15,9 +15,13 @@ PALETTE = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white
 
 
 class ColourScorer(Scorer):
+    image_size = 8
     def __init__(self, batch_size: int = 2):  # small batches: chunking is exercised too
-        self.name, self.batch_size, self.image_size = "colour", batch_size, 8
+        self.name, self.batch_size = "colour", batch_size
         self.structured, self.world, self.graph_cache = False, None, {}
+
+    def pixels(self, image) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(image.convert("RGB").resize((8, 8))).copy()).permute(2, 0, 1)
 
     def image_features(self, images) -> torch.Tensor:
         rgb = [np.asarray(im.convert("RGB"), dtype=float).reshape(-1, 3).mean(0) if hasattr(im, "convert")

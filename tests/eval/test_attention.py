@@ -45,7 +45,7 @@ def test_box_masses_reject_a_graph_that_is_false_of_the_scene():
 
 
 def test_node_maps_are_distributions_over_the_patch_grid():
-    scorer = Scorer(small_oc_clip(), "m", 32)
+    scorer = Scorer(small_oc_clip(), "m")
     graphs = [SceneGraph((SGObject("circle", ("red",)), SGObject("square", ("blue",))), (), "x"),
               SceneGraph((SGObject("square", ("blue",)),), (), "y")]
     maps = node_maps(scorer, torch.rand(2, 3, 32, 32), graphs)
@@ -58,7 +58,7 @@ def test_node_maps_need_a_structured_model():
     from bindclip.models import CLIP, BackboneConfig, ClipConfig
 
     with pytest.raises(TypeError, match="OC-CLIP"):
-        node_maps(Scorer(CLIP(ClipConfig(BackboneConfig("bindclip-vit-tiny-32"))), "clip", 32),
+        node_maps(Scorer(CLIP(ClipConfig(BackboneConfig("bindclip-vit-tiny-32"))), "clip"),
                   torch.rand(1, 3, 32, 32), [])
 
 

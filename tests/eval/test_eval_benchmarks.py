@@ -172,7 +172,7 @@ def test_retrieval_reads_every_karpathy_format(tmp_path):
         read_retrieval(csv, tmp_path)
 
 
-def test_structured_scorer_skips_items_whose_caption_parses_to_nothing(tmp_path):
+def test_structured_scorer_scores_items_whose_caption_parses_to_nothing_and_counts_them(tmp_path):
     from conftest import small_oc_clip
 
     from bindclip.eval.scorer import Scorer
@@ -181,8 +181,8 @@ def test_structured_scorer_skips_items_whose_caption_parses_to_nothing(tmp_path)
     write(tmp_path / "swap_att.json", {
         "0": {"filename": "r.jpg", "caption": "a red car", "negative_caption": "a blue car"},
         "1": {"filename": "r.jpg", "caption": "a red car", "negative_caption": "..."}})
-    res = evaluate_sugarcrepe(Scorer(small_oc_clip(), "oc", 32), tmp_path, splits=("swap_att",))["swap_att"]
-    assert (res.n, res.skip_reasons) == (1, {"a caption parses to an empty graph": 1})
+    res = evaluate_sugarcrepe(Scorer(small_oc_clip(), "oc"), tmp_path, splits=("swap_att",))["swap_att"]
+    assert (res.n, res.skipped, res.extra["empty_graph_fallbacks"]) == (2, 0, 1)  # the same items as CLIP
 
 
 REAL = SHARED / "data"
@@ -226,3 +226,25 @@ def test_choice_margin_is_worst_right_minus_best_wrong():
     res, verdicts = choice_result(items, scores, skipped={}, rule="strict")
     assert verdicts == {"a": True, "b": False}  # b: 0.4 (a right option) is below 0.5 (the wrong one)
     assert res.to_dict()["mean_margin"] == pytest.approx(((0.9 - 0.7) + (0.4 - 0.5)) / 2)
+
+
+def test_aro_order_shuffles_nouns_among_nouns_and_adjectives_among_adjectives():
+    """The official perturbations.py shuffles the two classes apart (one pool would put "red" where a noun
+    was); the second perturbation moves only the other words."""
+    import random
+
+    from bindclip.eval.aro import ADJ_TAGS, NOUN_TAGS, perturbations
+    from bindclip.graphs.nlp import load_pipeline
+
+    nlp = load_pipeline(("ner", "parser", "lemmatizer"))
+    caption = "a red car and a small blue house near the old tree with green leaves"
+    doc = nlp(caption)
+    words = [t.text for t in doc]
+    for seed in range(20):
+        first, second, _, _ = (p.split() for p in perturbations(caption, nlp, random.Random(seed)))
+        for i, t in enumerate(doc):
+            kind = [words[j] for j, u in enumerate(doc) if (u.tag_ in NOUN_TAGS) == (t.tag_ in NOUN_TAGS)
+                    and (u.tag_ in ADJ_TAGS) == (t.tag_ in ADJ_TAGS)]
+            assert first[i] in kind and second[i] in kind
+            if t.tag_ in NOUN_TAGS + ADJ_TAGS:
+                assert second[i] == words[i]

@@ -5,9 +5,10 @@ import torch
 from conftest import small_oc_clip
 
 from bindclip.cli import main
-from bindclip.eval.scorer import Scorer, load_scorer, pil_to_tensor
+from bindclip.eval.scorer import Scorer, load_scorer
 from bindclip.eval.world import evaluate_world
 from bindclip.models import BackboneConfig
+from bindclip.models.preprocess import PreprocessConfig
 from bindclip.models.clip import CLIP, ClipConfig
 from bindclip.world import World
 
@@ -20,7 +21,7 @@ def tiny_clip():
 @pytest.mark.parametrize("make", [tiny_clip, small_oc_clip], ids=["clip", "oc-clip"])
 def test_option_scores_agree_with_the_full_matrix(make):
     """OC-CLIP scores an image's own options in the aligned layout; it must equal the cross layout's."""
-    scorer = Scorer(make(), "m", 32)
+    scorer = Scorer(make(), "m")
     images, samples = World().batch(3, seed=1)
     options = [["a red circle left of a blue square", "a blue circle"], ["a green cube", "two shapes"],
                [samples[2].caption, "a red square above a red circle"]]
@@ -31,7 +32,7 @@ def test_option_scores_agree_with_the_full_matrix(make):
 
 
 def test_structured_scorer_parses_each_caption_once():
-    scorer = Scorer(small_oc_clip(), "m", 32)
+    scorer = Scorer(small_oc_clip(), "m")
     calls = []
     parse = scorer.model.parse
     scorer.model.parse = lambda caps: calls.append(list(caps)) or parse(caps)
@@ -43,16 +44,19 @@ def test_structured_scorer_parses_each_caption_once():
 def test_prepare_resizes_crops_and_normalises():
     from PIL import Image
 
-    img = Image.new("RGB", (40, 20), (255, 0, 0))
-    t = pil_to_tensor(img, 16)
-    assert t.shape == (3, 16, 16) and t.dtype == torch.uint8 and int(t[0].min()) == 255
-    scorer = Scorer(tiny_clip(), "m", 32, normalize=((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
+    model = CLIP(ClipConfig(BackboneConfig("bindclip-vit-tiny-32", preprocess=PreprocessConfig(
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))))
+    scorer = Scorer(model, "m")
+    t = scorer.pixels(Image.new("RGB", (40, 20), (255, 0, 0)))
+    assert t.shape == (3, 32, 32) and t.dtype == torch.uint8 and int(t[0].min()) == 255
     x = scorer.prepare(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
     assert x.shape == (1, 3, 32, 32) and torch.allclose(x, torch.full_like(x, -1.0))
+    with pytest.raises(ValueError, match="preprocessed images are"):
+        scorer.prepare(torch.zeros(1, 3, 64, 64))
 
 
 def test_world_benchmarks_use_gold_graphs_and_report_every_split():
-    scorer = Scorer(small_oc_clip(), "m", 32)
+    scorer = Scorer(small_oc_clip(), "m")
     scorer.model.parse = None  # gold graphs only: parsing would fail
     out = {k: v.to_dict() for k, v in evaluate_world(scorer, n=6).items()}
     assert list(out) == ["swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object",
@@ -85,3 +89,20 @@ def test_eval_cli_compares_a_run_with_an_open_clip_model(tmp_path, capsys):
     assert out.with_suffix(".md").read_text().count("| world/") == 9
     assert main(["eval", "--model", str(run), "--bench", "nope"]) == 2
     assert main(["eval", "--model", str(run), "--bench", "sugarcrepe"]) == 2  # needs a path
+
+
+def test_oc_clip_zero_shot_chunks_and_dedupes_the_class_side_exactly(spacy_parser):
+    """Graphs bound a chunk at a time, prompts that parse alike bound once and weighted: the same class
+    scores as the plain mean of every prompt's structured score."""
+    from bindclip.eval.zeroshot import class_scores, classifier
+
+    scorer = Scorer(small_oc_clip(), "m")
+    scorer.model.parser = spacy_parser
+    templates = ["a photo of a {c}.", "a good photo of a {c}.", "a {c}.", "itap of a {c}.", "a {c} on a table."]
+    prompts = [[t.format(c=c) for t in templates] for c in ["dog", "red cat", "car", "blue square"]]
+    images, _ = World().batch(3, seed=2)
+    classes = classifier(scorer, prompts, chunk=3)
+    assert len(classes.owner) < sum(map(len, prompts)) and len(classes.chunks) > 1
+    full = scorer.score(images, [p for ps in prompts for p in ps])  # [K * M, I]
+    expected = torch.stack([part.mean(0) for part in full.split([len(ps) for ps in prompts])]).T
+    torch.testing.assert_close(class_scores(scorer, images, prompts, classes), expected, atol=1e-5, rtol=1e-5)

@@ -43,6 +43,18 @@ CASES = [
     ("a group of people walking on the grass", ["people", "grass"], [("people", "walk on", "grass")]),
     ("the bird has a beak", ["bird", "beak"], [("bird", "have", "beak")]),
     ("a boy in a blue shirt", ["boy", "blue shirt"], [("boy", "wear", "shirt")]),
+    # benchmark caption forms: the picture itself is no object (What'sUp, CLIP's templates) ...
+    ("A photo of a dog to the left of a person", ["dog", "person"], [("dog", "to the left of", "person")]),
+    ("itap of a dog.", ["dog"], []),
+    ("the grass is eating the horse", ["grass", "horse"], [("grass", "eat", "horse")]),  # ARO VG-Relation
+    ("the paved road and the white house", ["paved road", "white house"], []),  # ARO VG-Attribution
+    ("a man holding a picture of a dog", ["man", "picture", "dog"], [("man", "hold", "picture"),
+                                                                      ("dog", "have", "picture")]),
+    # ... partitives pass on their adjectives and counts, quantities and participles are attributes
+    ("a spotted group of zebras in the dirt", ["spotted zebra", "dirt"], [("zebra", "in", "dirt")]),
+    ("a couple of children", ["2 child"], []),
+    ("several cows and a horse", ["several cow", "horse"], []),
+    ("a sleeping dog", ["sleeping dog"], []),
 ]
 
 

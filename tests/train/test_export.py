@@ -6,7 +6,7 @@ import torch
 import bindclip
 from bindclip.cli import main
 from bindclip.models import CheckpointError
-from bindclip.train import load_config, train
+from bindclip.train import ConfigError, load_config, train
 
 TINY = ["data.batch_size=8", "data.workers=0", "run.steps=2", "model.binding.dim=32", "model.binding.heads=2",
         "model.obj_dim=16", "model.rel_dim=16", "model.rel_hidden=16"]
@@ -35,6 +35,11 @@ def test_load_names_a_mismatch(tmp_path):
     assert main(["export", str(run), "-o", str(out)]) == 0
     meta = json.loads((out / "bindclip_config.json").read_text())
     meta["train_config"]["model"]["backbone"]["name"] = "bindclip-vit-tiny-64"
+    (out / "bindclip_config.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="preprocess.size: 32 px, but bindclip-vit-tiny-64 takes 64 px"):
+        bindclip.load(out)
+    meta["train_config"]["model"]["backbone"]["preprocess"] = {}
+    meta["train_config"]["data"]["world"]["image_size"] = 64
     (out / "bindclip_config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="parameter '.*' has shape"):
         bindclip.load(out)

@@ -73,8 +73,8 @@ def evaluate_vg(scorer, path: Path, split: str, image_dir: Path) -> SplitResult:
         sizes = Counter(it.group for it in items)
         kept = [it for it in items if sizes[it.group] >= MIN_GROUP]
         dropped[f"attribute pair with < {MIN_GROUP} items (ARO protocol)"] = len(items) - len(kept)
-    scores, skipped = item_scores(scorer, kept, desc=f"{scorer.name} aro/{split}")
-    res, verdicts = choice_result(kept, scores, skipped, "argmax", +dropped)
+    scores, skipped, fallbacks = item_scores(scorer, kept, desc=f"{scorer.name} aro/{split}")
+    res, verdicts = choice_result(kept, scores, skipped, "argmax", +dropped, fallbacks)
     item_acc = res.accuracy
     res.accuracy, res.extra["groups"] = macro(kept, verdicts)
     res.extra["item_accuracy"] = item_acc
@@ -88,20 +88,26 @@ def pre_caption(text: str, max_words: int = 30) -> str:
     return " ".join(text.split()[:max_words])
 
 
+NOUN_TAGS, ADJ_TAGS = ("NN", "NNS", "NNP", "NNPS"), ("JJ", "JJR", "JJS")
+ORDER_RULE = "aro-official-2"  # stored with the shuffles; a cache made under another rule is redrawn
+
+
 def perturbations(caption: str, nlp, rng: random.Random) -> list[str]:
-    """ARO's four shuffles: nouns+adjectives among themselves, everything else among itself, words
-    within each trigram, and the trigrams' order."""
+    """ARO's four shuffles, as the official perturbations.py makes them: nouns among nouns and adjectives
+    among adjectives, every other word among the others, words within each trigram, the trigrams' order."""
     doc = nlp(caption)
     words = [t.text for t in doc]
-    is_na = [t.tag_.startswith(("NN", "JJ")) for t in doc]
+    nouns = [i for i, t in enumerate(doc) if t.tag_ in NOUN_TAGS]
+    adjectives = [i for i, t in enumerate(doc) if t.tag_ in ADJ_TAGS]
+    rest = [i for i in range(len(words)) if i not in set(nouns + adjectives)]
 
-    def shuffle_where(keep: bool) -> str:
-        idx = [i for i, f in enumerate(is_na) if f == keep]
-        picked = [words[i] for i in idx]
-        rng.shuffle(picked)
+    def shuffled(*groups: list[int]) -> str:
         out = list(words)
-        for i, w in zip(idx, picked):
-            out[i] = w
+        for idx in groups:
+            picked = [words[i] for i in idx]
+            rng.shuffle(picked)
+            for i, w in zip(idx, picked):
+                out[i] = w
         return " ".join(out)
 
     trigrams = [words[i:i + 3] for i in range(0, len(words), 3)]
@@ -112,7 +118,7 @@ def perturbations(caption: str, nlp, rng: random.Random) -> list[str]:
         within += tri
     order = list(trigrams)
     rng.shuffle(order)
-    return [shuffle_where(True), shuffle_where(False), " ".join(within), " ".join(w for t in order for w in t)]
+    return [shuffled(nouns, adjectives), shuffled(rest), " ".join(within), " ".join(w for t in order for w in t)]
 
 
 def order_cases(path: Path) -> list[dict]:
@@ -123,8 +129,8 @@ def order_cases(path: Path) -> list[dict]:
         require(rec, {"image": str, "caption": (list, str)}, f"{path}: entry {k}")
     captions = [(rec["image"], c) for rec in records
                 for c in (rec["caption"] if isinstance(rec["caption"], list) else [rec["caption"]])]
-    if cache.is_file():
-        stored = read_json(cache, dict)
+    stored = read_json(cache, dict) if cache.is_file() else {}
+    if stored.get("rule") == ORDER_RULE:
         if stored.get("n_captions") != len(captions):
             raise ValueError(f"{cache}: holds shuffles of {stored.get('n_captions')} captions but {path} has "
                              f"{len(captions)}; delete it to regenerate")
@@ -137,8 +143,8 @@ def order_cases(path: Path) -> list[dict]:
     rng = random.Random(1)
     cases = [{"image": image, "options": [pre_caption(c)] + [pre_caption(p) for p in perturbations(c, nlp, rng)]}
              for image, c in captions]
-    meta = {"n_captions": len(captions), "seed": 1, "spacy": spacy.__version__, "pipeline": nlp.meta.get("name"),
-            "cases": cases}
+    meta = {"rule": ORDER_RULE, "n_captions": len(captions), "seed": 1, "spacy": spacy.__version__,
+            "pipeline": nlp.meta.get("name"), "cases": cases}
     write_json(cache, meta, indent=None)
     return cases
 
@@ -146,8 +152,8 @@ def order_cases(path: Path) -> list[dict]:
 def evaluate_order(scorer, path: Path, image_dir: Path, split: str) -> SplitResult:
     cases = order_cases(path)
     items = [ChoiceItem(str(k), image_dir / c["image"], c["options"]) for k, c in enumerate(cases)]
-    scores, skipped = item_scores(scorer, items, desc=f"{scorer.name} aro/{split}")
-    return choice_result(items, scores, skipped, "argmax")[0]
+    scores, skipped, fallbacks = item_scores(scorer, items, desc=f"{scorer.name} aro/{split}")
+    return choice_result(items, scores, skipped, "argmax", fallbacks=fallbacks)[0]
 
 
 def evaluate_aro(scorer, root: str | Path, images: str | None = None) -> dict[str, SplitResult]:

@@ -4,8 +4,9 @@ Each benchmark keeps its options in the official order and names its official ti
   argmax  the first maximum wins (numpy/torch argmax), so a tie is right iff a correct option is listed first;
   strict  every correct option must score strictly above every wrong one, so a tie is wrong.
 Ties are counted either way: a structured scorer ties whenever two captions parse to the same graph.
-An item whose image is missing or unreadable is skipped, and counted with its reason; so is, for
-OC-CLIP, an item with a caption that parses to an empty graph.
+An item whose image is missing or unreadable is skipped, and counted with its reason. For OC-CLIP an item
+with a caption that parses to an empty graph is still scored (that caption binds as one node) and counted
+as `empty_graph_fallbacks`, so every model is measured on the same items.
 """
 from __future__ import annotations
 
@@ -104,18 +105,19 @@ def _image_file(src) -> Path | None:
     return Path(src) if isinstance(src, (str, Path)) else None
 
 
-def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[str, torch.Tensor], Counter]:
-    """Scores of every scorable item's options (by id), and the reasons for the rest."""
+def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[str, torch.Tensor], Counter, int | None]:
+    """Scores of every scorable item's options (by id), the reasons for the rest, and (OC-CLIP) how many
+    items had an option parsed to an empty graph: those are scored too, the caption standing as the one
+    node (collate's empty_as_caption), so every model is measured on the same items."""
     from tqdm import tqdm
 
     skipped: Counter = Counter()
     present = [it for it in items if _image_file(it.image) is None or _image_file(it.image).is_file()]
     skipped["missing image"] = len(items) - len(present)
     scorer.parse_ahead(c for it in present if it.graphs is None for c in it.options)
-    if scorer.structured:  # a graph with no node gives OC-CLIP nothing to bind: not scored, counted
-        bound = [it for it in present if it.graphs is not None or all(g.objects for g in scorer.graphs(it.options))]
-        skipped["a caption parses to an empty graph"] = len(present) - len(bound)
-        present = bound
+    fallbacks = None
+    if scorer.structured:
+        fallbacks = sum(it.graphs is None and not all(g.objects for g in scorer.graphs(it.options)) for it in present)
     out: dict[str, torch.Tensor] = {}
     by_count: dict[int, list[ChoiceItem]] = {}
     for it in present:
@@ -137,7 +139,7 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
                 out.update((it.id, s) for it, s in zip(chunk, scores))
             bar.update(len(group[start:start + scorer.batch_size]))
     bar.close()
-    return out, +skipped
+    return out, +skipped, fallbacks
 
 
 def judge(scores: torch.Tensor, correct: tuple[int, ...], rule: str) -> tuple[bool, bool, float]:
@@ -173,7 +175,8 @@ class SplitResult:
 
 
 def choice_result(items: list[ChoiceItem], scores: dict[str, torch.Tensor], skipped: Counter, rule: str,
-                  extra_reasons: Counter | None = None) -> tuple[SplitResult, dict[str, bool]]:
+                  extra_reasons: Counter | None = None, fallbacks: int | None = None
+                  ) -> tuple[SplitResult, dict[str, bool]]:
     """Per-item accuracy of the scored items; also each item's verdict for group metrics.
 
     The mean margin (worst right option's score minus best wrong option's) says how far a model is
@@ -188,10 +191,12 @@ def choice_result(items: list[ChoiceItem], scores: dict[str, torch.Tensor], skip
     n = len(verdicts)
     acc = round(sum(verdicts.values()) / n, 6) if n else None
     extra = {"mean_margin": round(sum(margins) / n, 6)} if n else {}
+    if fallbacks is not None:
+        extra["empty_graph_fallbacks"] = fallbacks
     return SplitResult(acc, n, sum(reasons.values()), ties, rule, dict(reasons), extra), verdicts
 
 
 def evaluate_choices(scorer, items: list[ChoiceItem], rule: str, desc: str = "",
                      extra_reasons: Counter | None = None) -> SplitResult:
-    scores, skipped = item_scores(scorer, items, desc)
-    return choice_result(items, scores, skipped, rule, extra_reasons)[0]
+    scores, skipped, fallbacks = item_scores(scorer, items, desc)
+    return choice_result(items, scores, skipped, rule, extra_reasons, fallbacks)[0]

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from .items import BenchmarkFormatError, SkipItem, SplitResult, open_image, read_json, require
-from .scorer import pil_to_tensor
 from .metrics import recall_at_k
+from .scorer import CAPTION_CHUNK
 
 
 def read_retrieval(path: Path, root: Path) -> list[tuple[Path, list[str]]]:
@@ -70,7 +70,7 @@ def _read_csv(path: Path, root: Path) -> list[tuple[Path, list[str]]]:
     return [(root / image, caps) for image, caps in groups.items()]
 
 
-def retrieval_scores(scorer, images, captions: list[str], chunk: int = 256) -> torch.Tensor:
+def retrieval_scores(scorer, images, captions: list[str], chunk: int = CAPTION_CHUNK) -> torch.Tensor:
     """[C, I], built a batch of images at a time against every caption, each caption chunk encoded once
     (OC-CLIP binds every pair, so the full matrix is built piecewise)."""
     from tqdm import tqdm
@@ -89,7 +89,7 @@ def evaluate_retrieval(scorer, path: str | Path, images: str | None = None) -> d
     for image, caps in read_retrieval(path, root):
         try:
             img = open_image(image)  # kept at the model's size: a 5k-image split fits in memory
-            pictures.append(img if isinstance(img, torch.Tensor) else pil_to_tensor(img, scorer.image_size))
+            pictures.append(img if isinstance(img, torch.Tensor) else scorer.pixels(img))
             pairs.append(caps)
         except SkipItem as e:
             skipped[str(e)] = skipped.get(str(e), 0) + 1

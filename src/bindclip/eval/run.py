@@ -53,8 +53,8 @@ def evaluate(scorer, benches: list[str], world_n: int = 200) -> dict[str, dict]:
         for split, res in BENCHMARKS[name](scorer, path, images, world_n).items():
             out[f"{name}/{split}"] = res.to_dict()
     if scorer.structured and scorer.empty_graphs:
-        print(f"{scorer.name}: {scorer.empty_graphs} distinct caption(s) parsed to an empty graph (their choice "
-              f"items are skipped and counted; in retrieval and zero-shot they are scored by the whole caption)",
+        print(f"{scorer.name}: {scorer.empty_graphs} distinct caption(s) parsed to an empty graph; each is scored "
+              f"as one node holding the whole caption (choice items count them as empty_graph_fallbacks)",
               file=sys.stderr)
     return add_families(out)
 

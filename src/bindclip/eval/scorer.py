@@ -6,6 +6,7 @@ per distinct caption and cached; benchmarks that carry gold graphs (the world's)
 
     scorer = load_scorer("runs/oc-clip")            # a bindclip run or exported model folder
     scorer = load_scorer("ViT-B-32:/ckpt/openai.pt")  # an open_clip architecture + local weights
+    scorer = load_scorer("ViT-L-14@openai:/ckpt/vit-l.pt")  # a tag picks open_clip's preprocessing
     scorer.option_scores(images, [["a red cube", "a blue cube"], ...])  # [B, J]
 """
 from __future__ import annotations
@@ -14,20 +15,21 @@ from dataclasses import fields
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..graphs import SceneGraph
 from ..models.oc_clip import OCCLIP, GraphState
 
-IDENTITY = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # bindclip trains on raw [0, 1] pixels
+# captions (OC-CLIP: graphs) bound to one image batch at a time in retrieval and zero-shot: OC-CLIP's binding
+# logits are [chunk, batch, nodes, patches], so this, not the caption or class count, bounds peak memory
+CAPTION_CHUNK = 256
 
 
 class Scorer:
-    def __init__(self, model: torch.nn.Module, name: str, image_size: int, normalize=IDENTITY,
-                 batch_size: int = 32, world=None):
-        self.model, self.name, self.image_size = model.eval(), name, image_size
-        self.mean = torch.tensor(normalize[0]).view(1, 3, 1, 1)
-        self.std = torch.tensor(normalize[1]).view(1, 3, 1, 1)
+    """Images reach the model through its own preprocessing (`model.prepare_images`: open_clip's eval
+    transform of the tag the weights came from, or a bindclip config's own)."""
+
+    def __init__(self, model: torch.nn.Module, name: str, batch_size: int = 32, world=None):
+        self.model, self.name = model.eval(), name
         self.batch_size = batch_size
         self.world = world  # the World (with its held-out split) the model was trained on
         self.structured = isinstance(model, OCCLIP)
@@ -38,22 +40,23 @@ class Scorer:
         return self.model.device
 
     @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    @property
     def empty_graphs(self) -> int:
         """Distinct captions parsed so far to a graph with no node."""
         return sum(not g.objects for g in self.graph_cache.values())
 
     # ---- inputs ------------------------------------------------------------------------------
     def prepare(self, images) -> torch.Tensor:
-        """float [B, 3, S, S], normalised as the model expects, from PIL images (shorter side resized,
-        centre-cropped, as open_clip evaluates) or uint8 / [0, 1] tensors (resized if needed)."""
-        if isinstance(images, (list, tuple)):
-            images = torch.stack([pil_to_tensor(im, self.image_size) for im in images])
-        if images.dtype == torch.uint8:
-            images = images.float() / 255.0
-        if images.shape[-1] != self.image_size or images.shape[-2] != self.image_size:
-            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bicubic",
-                                   antialias=True, align_corners=False).clamp(0, 1)
-        return ((images - self.mean) / self.std).to(self.device)
+        """Model-ready float [B, 3, S, S] from PIL images, uint8 pixels or preprocessed tensors."""
+        return self.model.prepare_images(images)
+
+    def pixels(self, image) -> torch.Tensor:
+        """uint8 [3, S, S]: a PIL image through the model's eval transform up to its tensor steps, to keep
+        many images in memory at one byte a channel; `prepare` finishes them exactly."""
+        return self.model.pixels(image)
 
     def graphs(self, captions: list[str]) -> list[SceneGraph]:
         """Parsed graphs, each distinct caption parsed once for the life of the scorer."""
@@ -123,57 +126,16 @@ class Scorer:
         return self.model.encode_graphs(self.model.collate(graphs, counterfactuals=False))
 
 
-def pil_to_tensor(img, size: int) -> torch.Tensor:
-    """uint8 [3, size, size]: RGB, shorter side to `size` (bicubic), centre crop."""
-    import numpy as np
-    from PIL import Image
-
-    img = img.convert("RGB")
-    w, h = img.size
-    scale = size / min(w, h)
-    if (w, h) != (size, size):
-        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-        w, h = img.size
-        left, top = (w - size) // 2, (h - size) // 2
-        img = img.crop((left, top, left + size, top + size))
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
-
-
 def load_scorer(spec: str, device: str | torch.device = "cpu", batch_size: int = 32) -> Scorer:
-    """A scorer from a bindclip run directory, an exported model folder, a checkpoint file inside a run
-    (`RUN/checkpoints/step-000120.pt`), or `OPENCLIP_NAME[:LOCAL_WEIGHTS]` (random weights without a file:
-    only useful for testing)."""
+    """A scorer for any spec `bindclip.load` takes: a run directory, an exported model folder, a checkpoint
+    file inside a run (`RUN/checkpoints/step-000120.pt`), or `OPENCLIP_NAME[@TAG][:LOCAL_WEIGHTS]` (random
+    weights without a file: only useful for testing). A bindclip run keeps its training world, for the
+    world benchmarks."""
     from ..train.data import training_world
     from ..train.export import load_with_config
 
+    model, cfg = load_with_config(spec, device)
     path = Path(spec)
     in_run = path.is_file() and path.parent.name == "checkpoints"
-    if path.is_dir() or in_run:
-        model, cfg = load_with_config(path, device)
-        name = f"{path.parent.parent.name}/{path.stem}" if in_run else path.name
-        return Scorer(model, name, cfg.data.world.image_size, batch_size=batch_size, world=training_world(cfg.data))
-    return _open_clip_scorer(spec, device, batch_size)
-
-
-def _open_clip_scorer(spec: str, device, batch_size: int) -> Scorer:
-    import open_clip
-
-    from ..models.backbone import BackboneConfig, model_config
-    from ..models.clip import CLIP, ClipConfig
-
-    name, _, weights = spec.partition(":")
-    if weights and not Path(weights).is_file():
-        raise FileNotFoundError(f"--model {spec}: no weights file {weights!r} (weights load only from local files)")
-    if not weights and (Path(spec).suffix or "/" in spec):
-        raise FileNotFoundError(f"--model {spec}: not a bindclip run, model folder or checkpoint, nor an open_clip "
-                                f"name (NAME or NAME:WEIGHTS)")
-    cfg = BackboneConfig(name=name, pretrained=weights or None)
-    mc = model_config(cfg)
-    pre = mc.get("preprocess_cfg", {})
-    bindclip_arch = name.startswith("bindclip-")
-    norm = IDENTITY if bindclip_arch else (tuple(pre.get("mean", open_clip.OPENAI_DATASET_MEAN)),
-                                           tuple(pre.get("std", open_clip.OPENAI_DATASET_STD)))
-    size = mc["vision_cfg"].get("image_size", 224)
-    size = size[0] if isinstance(size, (list, tuple)) else size
-    model = CLIP(ClipConfig(cfg)).to(device)
-    return Scorer(model, spec, int(size), norm, batch_size)
+    name = f"{path.parent.parent.name}/{path.stem}" if in_run else path.name if path.is_dir() else spec
+    return Scorer(model, name, batch_size=batch_size, world=training_world(cfg.data) if cfg else None)

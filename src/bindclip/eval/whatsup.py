@@ -83,15 +83,15 @@ def evaluate_whatsup(scorer, root: str | Path, images: str | None = None) -> dic
     for split, (name, folder, vertical) in CONTROLLED.items():
         if (root / name).is_file():
             items = read_controlled(root / name, Path(images) if images else root / folder)
-            scores, skipped = item_scores(scorer, items, desc=f"{scorer.name} whatsup/{split}")
-            res, verdicts = choice_result(items, scores, skipped, "argmax")
+            scores, skipped, fallbacks = item_scores(scorer, items, desc=f"{scorer.name} whatsup/{split}")
+            res, verdicts = choice_result(items, scores, skipped, "argmax", fallbacks=fallbacks)
             res.extra.update(pair_and_set(items, verdicts, vertical))
             out[split] = res
     for split, (name, folder) in QA.items():
         if (root / name).is_file():
             items = read_qa(root / name, Path(images) if images else root / folder, split.startswith("coco"))
-            scores, skipped = item_scores(scorer, items, desc=f"{scorer.name} whatsup/{split}")
-            out[split] = choice_result(items, scores, skipped, "argmax")[0]
+            scores, skipped, fallbacks = item_scores(scorer, items, desc=f"{scorer.name} whatsup/{split}")
+            out[split] = choice_result(items, scores, skipped, "argmax", fallbacks=fallbacks)[0]
     if not out:
         raise FileNotFoundError(f"{root}: no What'sUp file "
                                 f"({', '.join([v[0] for v in CONTROLLED.values()] + [v[0] for v in QA.values()])})")

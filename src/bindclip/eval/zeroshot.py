@@ -12,12 +12,15 @@ prompts); reported: top-1 (accuracy), top-5 and the mean per-class recall.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .items import BenchmarkFormatError, SkipItem, SplitResult, open_image, read_json
 from .metrics import class_embeddings, mean_per_class_recall, top_k_accuracy
+from .scorer import CAPTION_CHUNK
 
 DATA = Path(__file__).parent / "data"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
@@ -66,19 +69,51 @@ def image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     return folders, samples
 
 
-def classifier(scorer, prompts: list[list[str]]) -> list:
-    """The class side, encoded once: CLIP's class embeddings [K, D], or OC-CLIP's graphs of every prompt."""
+@dataclass
+class GraphClassifier:
+    """OC-CLIP's class side. A class's prompts that parse to the same graph ("a photo of a dog", "a good
+    photo of a dog") are bound once, weighted by how many prompts share it, so the class score is still
+    the mean over its prompts. The graphs are encoded in chunks of `chunk`, and each chunk is bound to an
+    image batch on its own: the binding's [chunk, batch, nodes, patches] logits bound the peak memory,
+    whatever the class count (unchunked, 1,000 classes x 80 templates at ViT-B/16 size is ~10 GB)."""
+    chunks: list  # GraphState of up to `chunk` graphs each
+    owner: torch.Tensor  # [G] class of each graph
+    weight: torch.Tensor  # [G] share of its class's prompts that parse to it
+
+
+def graph_key(g):
+    """Graphs that score alike: same nodes and relations (an empty graph is scored by its caption)."""
+    return (g.objects, g.relations) if g.objects else g.caption
+
+
+def classifier(scorer, prompts: list[list[str]], chunk: int = CAPTION_CHUNK):
+    """The class side, encoded once: CLIP's class embeddings [K, D], or OC-CLIP's GraphClassifier."""
     if not scorer.structured:
         return [class_embeddings(scorer.text_features, prompts)]
-    return [scorer.encode_captions([p for ps in prompts for p in ps])]
+    scorer.parse_ahead([p for ps in prompts for p in ps])
+    graphs, owner, weight = [], [], []
+    for k, ps in enumerate(prompts):
+        distinct = Counter()
+        first = {}
+        for g in scorer.graphs(ps):
+            distinct[graph_key(g)] += 1
+            first.setdefault(graph_key(g), g)
+        for key, n in distinct.items():
+            graphs.append(first[key])
+            owner.append(k)
+            weight.append(n / len(ps))
+    chunks = [scorer.encode_captions([g.caption for g in graphs[i:i + chunk]], graphs[i:i + chunk])
+              for i in range(0, len(graphs), chunk)]
+    return GraphClassifier(chunks, torch.tensor(owner), torch.tensor(weight))
 
 
-def class_scores(scorer, images, prompts: list[list[str]], classes: list) -> torch.Tensor:
+def class_scores(scorer, images, prompts: list[list[str]], classes) -> torch.Tensor:
     """[I, K] logits of each image against each class (OC-CLIP: the mean score over a class's prompts)."""
-    s = scorer.score_encoded(images, classes)  # [K, I], or [K * M, I] for OC-CLIP
-    if scorer.structured:
-        s = torch.stack([part.mean(0) for part in s.split([len(ps) for ps in prompts])])
-    return s.T
+    if not scorer.structured:
+        return scorer.score_encoded(images, classes).T  # [I, K]
+    s = scorer.score_encoded(images, classes.chunks)  # [G, I], one chunk at a time
+    out = torch.zeros(len(prompts), s.shape[1], dtype=s.dtype)
+    return out.index_add_(0, classes.owner, s * classes.weight[:, None].to(s.dtype)).T
 
 
 def evaluate_zeroshot(scorer, root: str | Path, images: str | None = None) -> dict[str, SplitResult]:

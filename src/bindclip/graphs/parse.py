@@ -42,8 +42,11 @@ MATERIALS = frozenset("""metal wood wooden stone brick glass plastic leather wir
 # adjectives that name a part ("left shoe", "front legs") belong to the name, not to the attributes
 PART_ADJECTIVES = frozenset("left right front back rear top bottom upper lower".split())
 # determiner-like adjectives that describe no visual property
-NON_VISUAL = frozenset("""other another many several few same similar different such more much
-    various own certain entire whole only main""".split())
+NON_VISUAL = frozenset("""other another same similar such more much various own certain entire whole only
+    main""".split())
+# how many there are: kept as attributes ("several cows and a horse" is not "a cow and several horses")
+QUANTITY_DETERMINERS = frozenset("some many several few".split())
+PARTITIVE_COUNTS = {"couple": "2", "bunch": "many", "lot": "many", "lots": "many", "number": "many"}
 SIZE_WORDS = frozenset("small large big little tiny huge".split())
 # shade modifiers glued to the colour they modify ("dark green" is one attribute)
 SHADES = frozenset("dark light bright pale deep pastel neon".split())
@@ -53,6 +56,10 @@ CLOTHING = frozenset("""shirt t-shirt tshirt jacket coat dress hat cap helmet pa
     boot shoes shoe sneakers scarf tie outfit costume wetsuit bikini swimsuit apron robe clothes
     clothing blouse sweatshirt tank top gown cardigan overalls mask headband visor""".split())
 # "two objects: a cat and a dog": a counted generic noun before a colon announces the list
+# what a caption calls the picture itself ("a photo of a dog left of a person", CLIP's "itap of a {c}"): as the
+# caption's head noun it is no object, and its relations and content belong to what follows "of"
+FRAMES = frozenset("""photo photograph picture image pic snapshot shot closeup close-up view rendering render
+drawing painting sketch illustration depiction itap""".split())
 HEADER_NOUNS = frozenset("object thing item shape".split())
 PRONOUN_OBJECTS = frozenset("it them".split())
 COPULAS = frozenset("be look appear seem become".split())
@@ -109,6 +116,7 @@ class _GraphBuilder:
             if self._is_object_head(tok):
                 self._add_node(tok)
         for tok in self.doc:
+            self._pass_on_attributes(tok)
             self._relations_from(tok)
         objects = [SGObject(o.name, tuple(dict.fromkeys(o.attributes + tuple(self.extra_attrs.get(i, ())))))
                    for i, o in enumerate(self.objects)]
@@ -125,7 +133,7 @@ class _GraphBuilder:
             return False  # "a large purple cross" read as (purple, cross): purple is an attribute
         if tok.dep_ in ("compound", "amod") and tok.head.pos_ in ("NOUN", "PROPN"):
             return False  # part of the head's name, or an attribute of it
-        if tok.lemma_.lower() in PARTITIVES and _of_object(tok) is not None:
+        if _see_through(tok) is not None:
             return False
         if _is_header(tok):
             return False
@@ -150,10 +158,12 @@ class _GraphBuilder:
             elif child.dep_ == "amod" and child.pos_ in ("ADJ", "VERB", "NOUN", "PROPN"):
                 if low in PART_ADJECTIVES:
                     name_words.append((child.i, low))
-                elif not (low in NON_VISUAL or child.pos_ == "VERB" and child.tag_ == "VBG"):
+                elif low not in NON_VISUAL:
                     attributes += [(child.i, a) for a in _adjective_texts(child)]
             elif child.dep_ == "nummod" and child.like_num:
                 attributes.append((child.i, NUMBER_WORDS.get(low, low)))
+            elif child.dep_ == "det" and low in QUANTITY_DETERMINERS:
+                attributes.append((child.i, low))
         # the tagger sometimes hangs pre-modifiers elsewhere ("purple" as the subject of "cross");
         # words between the determiner and the noun modify the noun whatever the arcs say
         used = {i for i, _ in name_words + attributes}
@@ -167,6 +177,19 @@ class _GraphBuilder:
         name = " ".join([w for _, w in sorted(name_words)] + [head_word])
         self.node_of[tok.i] = len(self.objects)
         self.objects.append(SGObject(name, tuple(dict.fromkeys(attributes))))
+
+    def _pass_on_attributes(self, tok):
+        """A partitive's or frame's adjectives describe what it stands for: "a spotted group of zebras",
+        "a rusty pair of scissors", "a glowing image of a clock"; a counting partitive gives the count."""
+        target = _see_through(tok)
+        if target is None or tok.i in self.node_of:
+            return
+        attributes = [a for c in tok.children if c.dep_ == "amod" and c.i < tok.i and c.lower_ not in NON_VISUAL
+                      and c.lower_ not in PART_ADJECTIVES for a in _adjective_texts(c)]
+        if tok.lemma_.lower() in PARTITIVE_COUNTS:  # "a couple of children", "a bunch of stones"
+            attributes.insert(0, PARTITIVE_COUNTS[tok.lemma_.lower()])
+        for node in self.nodes(target):
+            self.extra_attrs.setdefault(node, []).extend(attributes)
 
     def _noun_lemma(self, tok) -> str:
         lemma = tok.lemma_.lower()
@@ -190,8 +213,8 @@ class _GraphBuilder:
             return []
         if tok.i in self.node_of:
             out = [self.node_of[tok.i]]
-        elif tok.lemma_.lower() in PARTITIVES and _of_object(tok) is not None:
-            out = self.nodes(_of_object(tok), own_relation_stops)
+        elif _see_through(tok) is not None:
+            out = self.nodes(_see_through(tok), own_relation_stops)
         elif tok.lower_ in PRONOUN_OBJECTS and self.objects:
             out = [0]
         else:
@@ -341,6 +364,15 @@ def _of_object(tok):
     """The object of the "of" after a noun ("group of >people<"), or None."""
     of = next((c for c in tok.children if c.dep_ == "prep" and c.lower_ == "of"), None)
     return _child(of, "pobj") if of is not None else None
+
+
+def _see_through(tok):
+    """What a partitive ("a group of >people<") or the caption's frame ("a photo of >a dog<") stands for,
+    or None when the token is neither."""
+    lemma = tok.lemma_.lower()
+    if lemma in PARTITIVES or lemma in FRAMES and tok.dep_ in ("ROOT", "attr"):
+        return _of_object(tok)
+    return None
 
 
 def _normalise_phrase(words: list[str], obj) -> list[str]:

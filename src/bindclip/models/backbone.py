@@ -7,7 +7,7 @@ from a local file, loaded with `weights_only=True`; a hub download is never atte
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import open_clip
@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from open_clip.timm_model import TimmModel
 from open_clip.transformer import VisionTransformer, text_global_pool
 from torch import nn
+
+from .preprocess import PreprocessConfig, resolve_preprocess, warn_quick_gelu
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
@@ -29,8 +31,25 @@ class CheckpointError(ValueError):
 class BackboneConfig:
     name: str = "bindclip-vit-tiny-64"  # any open_clip model name (open_clip.list_models())
     config_file: str | None = None  # a JSON model config in open_clip's format; overrides `name`
-    pretrained: str | None = None  # local checkpoint (.pt/.bin/.safetensors); never a hub tag
+    pretrained: str | None = None  # local checkpoint (.pt/.bin/.safetensors/.npz); never a hub download
+    tag: str | None = None  # open_clip pretrained tag the weights came from (openai, webli, ...): its preprocessing
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # empty fields: from tag/model config
     token_layer: int = -1  # ViT block whose patch tokens feed OC-CLIP's binding (-1 last, -3 = L-2)
+
+    def resolved_preprocess(self) -> PreprocessConfig:
+        """The preprocessing these weights expect (see bindclip.models.preprocess)."""
+        return resolve_preprocess(self.config_file or self.name, None if self.config_file else self.tag,
+                                  model_config(self), self.preprocess)
+
+
+def parse_model_spec(spec: str) -> BackboneConfig:
+    """`NAME[@TAG][:WEIGHTS]` -> BackboneConfig; TAG picks open_clip's preprocessing for the weights. NAME may
+    be a JSON model config in open_clip's format (`my-arch.json:weights.pt`)."""
+    name, _, weights = spec.partition(":")
+    if name.endswith(".json"):
+        return BackboneConfig(config_file=name, pretrained=weights or None)
+    name, _, tag = name.partition("@")
+    return BackboneConfig(name=name, pretrained=weights or None, tag=tag or None)
 
 
 def model_config(cfg: BackboneConfig) -> dict:
@@ -55,6 +74,8 @@ def create_backbone(cfg: BackboneConfig) -> nn.Module:
     mc.pop("preprocess_cfg", None)
     model = (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**mc)
     if cfg.pretrained:
+        if not cfg.config_file:
+            warn_quick_gelu(cfg.name, cfg.tag, mc)
         load_weights(model, cfg.pretrained)
     return model
 
@@ -68,7 +89,7 @@ def get_tokenizer(cfg: BackboneConfig):
         return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
     try:
         return open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=context_length,
-                                               **text_cfg.get("tokenizer_kwargs", {}))
+                                               local_files_only=True, **text_cfg.get("tokenizer_kwargs", {}))
     except Exception as e:
         raise ValueError(f"{cfg.config_file or cfg.name}: tokenizer {text_cfg['hf_tokenizer_name']!r} is not in "
                          f"the local Hugging Face cache and cannot be downloaded here ({e})") from None
@@ -84,6 +105,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path))
+    if is_torchscript(path):
+        raise CheckpointError(
+            f"{path}: a TorchScript archive (OpenAI's original CLIP release); bindclip loads weights only, never "
+            f"code. Convert it once: python -c \"import torch; torch.save(torch.jit.load('{path}', "
+            f"map_location='cpu').state_dict(), '{path.with_suffix('.state.pt')}')\" and pass that file (with "
+            f"NAME-quickgelu@openai, the activation OpenAI trained with)")
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, truncated files, non-tensor payloads
@@ -96,8 +123,26 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 
+def is_torchscript(path: Path) -> bool:
+    """A zip checkpoint holding TorchScript code (a `code/` folder), which weights_only loading refuses."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any("/code/" in n for n in z.namelist()[:200])
+
+
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> None:
-    """Load a local checkpoint, naming the first parameter whose shape does not match."""
+    """Load a local checkpoint, naming the first parameter whose shape does not match. big_vision's .npz
+    (SigLIP's original release) goes through open_clip's own converter."""
+    if Path(path).suffix == ".npz":
+        from open_clip.convert import load_big_vision_weights
+
+        if not Path(path).is_file():
+            raise CheckpointError(f"{path}: no such checkpoint file (weights load only from local files)")
+        load_big_vision_weights(model, str(path))
+        return
     load_state(model, read_state_dict(path), str(path), strict)
 
 
@@ -198,22 +243,3 @@ def joint_space_tokens(visual: nn.Module, last_tokens: torch.Tensor) -> torch.Te
         return visual.head(trunk.fc_norm(x))
     raise TypeError(f"no joint-space token projection for {type(visual).__name__} with this pooling; "
                     f"supported: CLS/avg-pooled open_clip ViTs and timm ViTs with a MAP head")
-
-
-# ---- inputs ----------------------------------------------------------------------------------
-def as_image_tensor(images, size: int | None, device) -> torch.Tensor:
-    """float [B, 3, H, W] in [0, 1] from uint8 or float tensors or a list of PIL images (resized to
-    `size`, the size the model was trained at)."""
-    if isinstance(images, (list, tuple)):
-        import numpy as np
-
-        arrays = []
-        for img in images:
-            img = img.convert("RGB")
-            if size and img.size != (size, size):
-                img = img.resize((size, size))
-            arrays.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
-        images = torch.stack(arrays)
-    if images.dtype == torch.uint8:
-        images = images.float() / 255.0
-    return images.to(device)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .backbone import BackboneConfig, as_image_tensor, create_backbone, encode_text, get_tokenizer
+from .backbone import BackboneConfig, create_backbone, encode_text, get_tokenizer
+from .preprocess import eval_transform, normalize, pixel_transform
 
 
 @dataclass
@@ -26,7 +28,20 @@ class CLIP(nn.Module):
         super().__init__()
         self.cfg = cfg or ClipConfig()
         self.backbone = create_backbone(self.cfg.backbone)
-        self.tokenizer = get_tokenizer(self.cfg.backbone)
+        self._tokenizer = None  # built on first use: an image-only caller never needs a HF tokenizer's files
+        self.preprocess_cfg = self.cfg.backbone.resolved_preprocess()
+        self.preprocess = eval_transform(self.preprocess_cfg)  # PIL -> float tensor, open_clip's preprocess_val
+        self.pixels = pixel_transform(self.preprocess_cfg)  # PIL -> uint8 tensor, the same steps before ToTensor
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = get_tokenizer(self.cfg.backbone)
+        return self._tokenizer
+
+    @property
+    def image_size(self) -> int:
+        return self.preprocess_cfg.size
 
     @property
     def visual(self) -> nn.Module:
@@ -64,11 +79,26 @@ class CLIP(nn.Module):
         return {"image_features": self.encode_image(images), "text_features": self.encode_text(texts),
                 **self.scale_and_bias()}
 
+    def prepare_images(self, images) -> torch.Tensor:
+        """Model-ready float [B, 3, S, S] on the model's device from PIL images (open_clip's eval
+        transform), uint8 pixels [B, 3, H, W] (world renders: resized if not at S, then normalised) or
+        float tensors already preprocessed (what `preprocess` returns, stacked)."""
+        if isinstance(images, (list, tuple)):
+            images = torch.stack([self.pixels(im) for im in images])
+        if images.dtype == torch.uint8:
+            if images.shape[-2:] != (self.image_size, self.image_size):
+                images = F.interpolate(images.float(), size=(self.image_size, self.image_size), mode="bicubic",
+                                       antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
+            images = normalize(images, self.preprocess_cfg)
+        elif images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"preprocessed images are {tuple(images.shape[-2:])} px but the model takes "
+                             f"{self.image_size} px; pass PIL images or uint8 pixels to have them resized")
+        return images.to(self.device)
+
     @torch.no_grad()
     def score(self, images, captions: list[str]) -> torch.Tensor:
-        """[n_captions, n_images] cosine similarities (no scale), for evaluation. Images: tensors
-        (uint8 or float in [0, 1]) or PIL images."""
-        images = as_image_tensor(images, getattr(self, "image_size", None), self.device)
-        return self.encode_text(captions) @ self.encode_image(images).T
+        """[n_captions, n_images] cosine similarities (no scale), for evaluation. Images as
+        `prepare_images` takes them: PIL, uint8 pixels or preprocessed float tensors."""
+        return self.encode_text(captions) @ self.encode_image(self.prepare_images(images)).T
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..distributed import gather_ragged, world_rank
 from ..graphs import ConceptBatch, GraphBatch, GraphFormatError, SceneGraph, collate_graphs
-from .backbone import BackboneConfig, as_image_tensor, encode_text, image_tokens, joint_space_tokens, model_config
+from .backbone import BackboneConfig, encode_text, image_tokens, joint_space_tokens, model_config
 from .clip import CLIP
 from .binding import BindingConfig, BindingModule
 
@@ -206,8 +206,7 @@ class OCCLIP(CLIP):
         if graphs and isinstance(graphs, list) and isinstance(graphs[0], str):
             graphs = self.parse(graphs)
         batch = graphs if isinstance(graphs, GraphBatch) else self.collate(graphs, counterfactuals=False)
-        images = as_image_tensor(images, getattr(self, "image_size", None), self.device)
-        return self.score_matrix(self.encode_patches(images), self.encode_graphs(batch))
+        return self.score_matrix(self.encode_patches(self.prepare_images(images)), self.encode_graphs(batch))
 
     def parse(self, captions: list[str]) -> list[SceneGraph]:
         if self.parser is None:

@@ -45,14 +45,21 @@ class DataConfig:
     batch_size: int = 128  # per rank, per micro-step
     workers: int = 2
     shards: str | None = None  # wds: "/data/cc3m/{00000..00099}.tar" or "pipe:curl -s URL" patterns
-    image_size: int | None = None  # wds: resize + centre crop; default: the backbone's image size
+    image_size: int | None = None  # unset, or the model's input size: images follow the backbone's preprocessing
     graph_cache: str | None = None  # wds: GraphCache JSONL from `bindclip parse --cache`, else parse in workers
+
+
+# Learning rates when unset. From scratch every parameter takes LR_SCRATCH. Fine-tuning pretrained
+# towers (model.backbone.pretrained set) follows OC-CLIP's recipe, a lower rate for the towers than for
+# the new modules: 1e-5 on the towers (C2LIP's rate for its full SigLIP fine-tune; at 1e-3 two steps turn
+# ViT-B-32's features to cosine -0.1 with their start), 1e-4 on the binding module and score heads.
+LR_SCRATCH, LR_NEW_MODULES, LR_PRETRAINED_TOWERS = 1e-3, 1e-4, 1e-5
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 1e-3
-    backbone_lr: float | None = None  # lower lr for the open_clip towers (OC-CLIP fine-tuning)
+    lr: float | None = None  # new modules (and everything from scratch); unset: 1e-3, or 1e-4 when fine-tuning
+    backbone_lr: float | None = None  # open_clip towers; unset: lr, or 1e-5 when fine-tuning pretrained towers
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-6
@@ -109,6 +116,39 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def resolved(self, explicit_world_size: bool = True) -> "TrainConfig":
+        """A copy with every default that depends on the model filled in, as config.json stores it: the
+        backbone's preprocessing, the learning rates, and (with `explicit_world_size` false, i.e. the user
+        never set data.world.image_size) the world rendered at the model's input size."""
+        m, o = self.model, self.optim
+        try:
+            pre = m.backbone.resolved_preprocess()
+        except ValueError as e:
+            raise ConfigError(f"model.backbone: {e}") from None
+        world = self.data.world
+        if world.image_size != pre.size:
+            if explicit_world_size or self.data.source != "world":
+                if self.data.source == "world":
+                    raise ConfigError(f"data.world.image_size: the world renders {world.image_size} px images but "
+                                      f"{m.backbone.config_file or m.backbone.name} takes {pre.size} px; set "
+                                      f"data.world.image_size={pre.size} (or leave it unset)")
+            else:
+                try:
+                    world = dataclasses.replace(world, image_size=pre.size)
+                except ValueError as e:
+                    raise ConfigError(f"data.world.image_size: {m.backbone.name} takes {pre.size} px images, "
+                                      f"which the world cannot render ({e})") from None
+        if self.data.image_size not in (None, pre.size):
+            raise ConfigError(f"data.image_size: {self.data.image_size} px, but {m.backbone.name} takes {pre.size} px "
+                              f"images; leave it unset (images follow the backbone's preprocessing)")
+        fine_tune = bool(m.backbone.pretrained)
+        lr = o.lr if o.lr is not None else LR_NEW_MODULES if fine_tune else LR_SCRATCH
+        backbone_lr = o.backbone_lr if o.backbone_lr is not None else LR_PRETRAINED_TOWERS if fine_tune else lr
+        return dataclasses.replace(
+            self, model=dataclasses.replace(m, backbone=dataclasses.replace(m.backbone, preprocess=pre)),
+            data=dataclasses.replace(self.data, world=world),
+            optim=dataclasses.replace(o, lr=lr, backbone_lr=backbone_lr))
 
 
 # ---- presets -----------------------------------------------------------------------------------
@@ -228,18 +268,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), metho
                 preset: str | None = None) -> TrainConfig:
     """preset < file < --method < key=value overrides, later winning."""
     d: dict = {}
+    user: dict = {}  # what the user wrote, apart from the preset
     where = "config"
     if preset:
         if preset not in PRESETS:
             raise ConfigError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
         d = merge(d, PRESETS[preset]())
     if path:
-        d = merge(d, read_config_file(path))
+        user = merge(user, read_config_file(path))
         where = str(path)
     if method:
-        d = merge(d, {"model": {"method": method}})
+        user = merge(user, {"model": {"method": method}})
     for text in overrides:
-        d = merge(d, parse_override(text))
+        user = merge(user, parse_override(text))
     if overrides:
         where = f"{where} + overrides"
-    return from_dict(TrainConfig, d, where).validate()
+    cfg = from_dict(TrainConfig, merge(d, user), where).validate()
+    # unless the user set it, the world renders at the model's size (world-small's 32 px with ViT-B-16 -> 224)
+    return cfg.resolved(explicit_world_size="image_size" in ((user.get("data") or {}).get("world") or {}))

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..graphs import ConceptBatch, GraphBatch, collate_concepts, collate_graphs
+from ..models.preprocess import normalize
 from ..world import World, make_split
 from ..world.data import hash_seed
 from .config import TrainConfig
@@ -19,7 +20,7 @@ from .config import TrainConfig
 
 @dataclass
 class Batch:
-    images: torch.Tensor  # float [B, 3, H, W] in [0, 1]
+    images: torch.Tensor  # float [B, 3, S, S], normalised with the backbone's preprocessing
     captions: list[str]
     tokens: torch.Tensor | None = None  # caption tokens (CLIP, SigLIP, C2LIP)
     graphs: GraphBatch | None = None  # OC-CLIP
@@ -54,11 +55,13 @@ class WorldBatches(Dataset):
 
 
 def make_batch(cfg: TrainConfig, tokenizer, images: torch.Tensor, samples: list, seed: int = 0) -> Batch:
-    """What the method needs from world samples: caption tokens, graph tensors, concept phrases."""
+    """What the method needs from samples: uint8 pixels [B, 3, S, S] normalised as the backbone expects
+    (the same arithmetic as open_clip's ToTensor + Normalize), caption tokens, graph tensors, concept
+    phrases."""
     method = cfg.model.method
     captions = [s.caption for s in samples]
     graphs = [s.graph for s in samples]
-    batch = Batch(images.float() / 255.0, captions)
+    batch = Batch(normalize(images, cfg.model.backbone.resolved_preprocess()), captions)
     if method in ("clip", "siglip", "c2lip"):
         batch.tokens = tokenizer(captions)
     if method.startswith("oc-clip"):

@@ -4,7 +4,8 @@
     model = bindclip.load(MODEL_DIR); model.score(images, ["a red circle left of a blue square"])
 
 A model folder is self-contained (no pickle: safetensors plus JSON), so it loads anywhere without
-trusting the file.
+trusting the file, and without the pretrained checkpoint the run started from: every weight is in
+model.safetensors, and the config keeps the preprocessing those weights expect.
 """
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt"
     tmp = out / f".{WEIGHTS}.tmp{os.getpid()}"
     save_file(tensors, str(tmp), metadata={"bindclip": __version__, "step": str(state["step"])})
     os.replace(tmp, out / WEIGHTS)
-    meta = {"bindclip_version": __version__, "step": int(state["step"]), "train_config": cfg.to_dict()}
+    started_from = cfg.model.backbone.pretrained
+    cfg.model.backbone.pretrained = None  # the weights are all in model.safetensors
+    meta = {"bindclip_version": __version__, "step": int(state["step"]), "pretrained_from": started_from,
+            "train_config": cfg.to_dict()}
     (out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     return out
 
@@ -45,35 +49,55 @@ def read_run_config(path: Path) -> TrainConfig:
         raise FileNotFoundError(f"{path}: no run config (is this a bindclip run directory?)") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    return from_dict(TrainConfig, d.get("train_config", d), str(path)).validate()
+    return from_dict(TrainConfig, d.get("train_config", d), str(path)).validate().resolved()
 
 
-def load(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """A ready model (eval mode) from an exported folder or a run directory; `model.score(images,
-    captions)` works for every method (OC-CLIP parses the captions itself)."""
-    return load_with_config(model_dir, device)[0]
+def load(spec: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """A ready model (eval mode) with open_clip's surface (`preprocess`, `encode_image`, `encode_text`,
+    `logit_scale`) and `score(images, captions)`, from any spec `bindclip eval --model` takes: an exported
+    folder, a run directory, a checkpoint inside a run, or `OPENCLIP_NAME[@TAG][:WEIGHTS]`."""
+    return load_with_config(spec, device)[0]
 
 
-def load_with_config(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, TrainConfig]:
+def load_with_config(spec: str | Path, device: str | torch.device = "cpu"
+                     ) -> tuple[torch.nn.Module, TrainConfig | None]:
     """(model, its training config) from an exported folder, a run directory (its last.pt) or a checkpoint
-    file inside a run (RUN/checkpoints/step-*.pt)."""
+    file inside a run (RUN/checkpoints/step-*.pt); (model, None) for `OPENCLIP_NAME[@TAG][:WEIGHTS]`.
+    A run's or export's weights come from its own files only, never from the pretrained file it started
+    from."""
     from safetensors.torch import load_file
 
     from ..models.backbone import load_state
 
-    model_dir = Path(model_dir)
-    if model_dir.is_file() and model_dir.parent.name == "checkpoints":
-        cfg = read_run_config(model_dir.parent.parent / "config.json")
-        state = load_checkpoint(model_dir)["model"]
-    elif (model_dir / CONFIG).is_file():
-        cfg = read_run_config(model_dir / CONFIG)
-        state = load_file(str(model_dir / WEIGHTS))
-    elif (model_dir / "config.json").is_file():  # a run directory
-        cfg = read_run_config(model_dir / "config.json")
-        state = load_checkpoint(model_dir / "checkpoints" / "last.pt")["model"]
+    path = Path(spec)
+    if path.is_file() and path.parent.name == "checkpoints":
+        cfg = read_run_config(path.parent.parent / "config.json")
+        state = load_checkpoint(path)["model"]
+    elif (path / CONFIG).is_file():
+        cfg = read_run_config(path / CONFIG)
+        state = load_file(str(path / WEIGHTS))
+    elif (path / "config.json").is_file():  # a run directory
+        cfg = read_run_config(path / "config.json")
+        state = load_checkpoint(path / "checkpoints" / "last.pt")["model"]
+    elif path.is_dir():
+        raise FileNotFoundError(f"{path}: neither an exported model ({CONFIG}) nor a run directory")
     else:
-        raise FileNotFoundError(f"{model_dir}: neither an exported model ({CONFIG}) nor a run directory")
-    model = build_model(cfg)
-    load_state(model, state, str(model_dir))
-    model.image_size = cfg.data.world.image_size
+        return open_clip_model(str(spec)).to(device).eval(), None
+    model = build_model(cfg, load_pretrained=False)
+    load_state(model, state, str(spec))
     return model.to(device).eval(), cfg
+
+
+def open_clip_model(spec: str) -> torch.nn.Module:
+    """`NAME[@TAG][:WEIGHTS]` as a bindclip CLIP: open_clip's architecture, the local weights and the
+    preprocessing of the tag they came from (random weights without a file: only useful for testing)."""
+    from ..models.backbone import parse_model_spec
+    from ..models.clip import CLIP, ClipConfig
+
+    backbone = parse_model_spec(spec)
+    if backbone.pretrained and not Path(backbone.pretrained).is_file():
+        raise FileNotFoundError(f"{spec}: no weights file {backbone.pretrained!r} (weights load only from local files)")
+    if not backbone.pretrained and (Path(spec).suffix or "/" in spec):
+        raise FileNotFoundError(f"{spec}: not a bindclip run, model folder or checkpoint, nor an open_clip name "
+                                f"(NAME, NAME:WEIGHTS or NAME@TAG:WEIGHTS)")
+    return CLIP(ClipConfig(backbone))

@@ -8,6 +8,7 @@ RUN_DIR/checkpoints/.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -28,16 +29,19 @@ from .data import Batch, world_loader
 
 
 # ---- model, loss, optimiser --------------------------------------------------------------------
-def build_model(cfg: TrainConfig) -> nn.Module:
+def build_model(cfg: TrainConfig, load_pretrained: bool = True) -> nn.Module:
+    """The method's model on its backbone; `load_pretrained=False` skips reading the backbone's pretrained
+    file, for callers that load every weight from a checkpoint or export right after."""
     m = cfg.model
+    backbone = m.backbone if load_pretrained else dataclasses.replace(m.backbone, pretrained=None)
     if m.method.startswith("oc-clip"):
-        model = OCCLIP(OCClipConfig(backbone=m.backbone, binding=m.binding, obj_dim=m.obj_dim, rel_dim=m.rel_dim,
+        model = OCCLIP(OCClipConfig(backbone=backbone, binding=m.binding, obj_dim=m.obj_dim, rel_dim=m.rel_dim,
                                     rel_hidden=m.rel_hidden, max_nodes=m.max_nodes, max_relations=m.max_relations,
                                     counterfactuals=m.counterfactuals, n_shuffled=m.n_shuffled))
     elif m.method == "c2lip":
-        model = C2LIP(ClipConfig(m.backbone))
+        model = C2LIP(ClipConfig(backbone))
     else:
-        model = CLIP(ClipConfig(m.backbone))
+        model = CLIP(ClipConfig(backbone))
     if m.method == "siglip" and model.backbone.logit_bias is None:
         # SigLIP's initialisation: scale 10, bias -10 (the sigmoid loss needs the bias to start negative)
         with torch.no_grad():
@@ -84,14 +88,14 @@ def freeze_towers(model: nn.Module, cfg: TrainConfig) -> None:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    o = cfg.optim
+    o = cfg.resolved().optim  # unset rates take their defaults (lower on pretrained towers)
     groups: dict[tuple[bool, bool], list] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
             groups.setdefault((no_weight_decay(name, p), is_backbone(name)), []).append(p)
     param_groups = []
     for (no_wd, backbone), params in sorted(groups.items()):
-        lr = o.backbone_lr if backbone and o.backbone_lr is not None else o.lr
+        lr = o.backbone_lr if backbone else o.lr
         param_groups.append({"params": params, "weight_decay": 0.0 if no_wd else o.weight_decay, "lr": lr})
     # fused: one kernel over all tensors; on 2 CPU cores it is 6x faster than the per-tensor loop that
     # is torch's CPU default (10 vs 57 ms a step for the tiny models' 8M parameters), same arithmetic
@@ -166,6 +170,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     from tqdm import tqdm
 
     out = Path(out)
+    cfg = cfg.resolved()  # preprocessing and learning rates filled in, as config.json keeps them
     rank, world = setup_distributed(cfg)
     device = resolve_device(cfg)
     if cfg.run.threads:
@@ -247,8 +252,7 @@ def make_loader(cfg: TrainConfig, model: nn.Module, rank: int, world: int, start
 
     from .shards import shard_loader
 
-    size = cfg.data.image_size or model.backbone.visual.image_size[0]
-    return islice(shard_loader(cfg, model.tokenizer, size, rank, world), start, None)
+    return islice(shard_loader(cfg, model.tokenizer, rank, world), start, None)
 
 
 def drop_metrics_after(path: Path, step: int) -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..graphs import GraphFormatError, SceneGraph
+from ..models.preprocess import pixel_transform
 from .config import TrainConfig
 from .data import _as_is, _one_thread, make_batch
 
@@ -30,21 +31,11 @@ def expand_urls(pattern: str) -> list[str]:
     return [u for part in pattern.split("::") for u in braceexpand.braceexpand(part)]
 
 
-def load_image(data: bytes, size: int) -> torch.Tensor:
-    """uint8 [3, size, size]: shorter side to `size`, centre crop (open_clip's eval transform)."""
-    img = Image.open(io.BytesIO(data)).convert("RGB")
-    w, h = img.size
-    scale = size / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
-    img = img.crop((left, top, left + size, top + size))
-    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
-
-
 class ShardBatches(IterableDataset):
-    def __init__(self, cfg: TrainConfig, tokenizer, image_size: int, rank: int = 0, world_size: int = 1):
-        self.cfg, self.tokenizer, self.size = cfg, tokenizer, image_size
+    def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1):
+        self.cfg, self.tokenizer = cfg, tokenizer
+        # open_clip's preprocess_train (RandomResizedCrop, the tag's resize and interpolation) up to uint8
+        self.transform = pixel_transform(cfg.model.backbone.resolved_preprocess(), train=True)
         self.rank, self.world_size = rank, world_size
         self.urls = expand_urls(cfg.data.shards)
         self._graphs = None  # the graph cache or a parser, built in the worker on first need
@@ -106,7 +97,7 @@ class ShardBatches(IterableDataset):
             skipped["no caption"] += 1
             return None
         try:
-            image = load_image(record[key], self.size)
+            image = self.transform(Image.open(io.BytesIO(record[key])))
         except Exception:  # PIL raises many types on corrupt data
             skipped["corrupt image"] += 1
             return None
@@ -129,8 +120,8 @@ class ShardBatches(IterableDataset):
         return self._graphs.parse([caption])[0]
 
 
-def shard_loader(cfg: TrainConfig, tokenizer, image_size: int, rank: int = 0, world_size: int = 1) -> DataLoader:
-    ds = ShardBatches(cfg, tokenizer, image_size, rank, world_size)
+def shard_loader(cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1) -> DataLoader:
+    ds = ShardBatches(cfg, tokenizer, rank, world_size)
     workers = cfg.data.workers
     return DataLoader(ds, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None,
                       collate_fn=_as_is, worker_init_fn=_one_thread)
