@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/sugarcrepe_graphs.py
 	$(BIN)/python benchmarks/eval.py
+	$(BIN)/python benchmarks/open_clip_parity.py
+	$(BIN)/python benchmarks/zeroshot_memory.py
 	$(BIN)/python benchmarks/probes.py
 
 clean:

@@ -46,6 +46,7 @@ CASES = [
     # benchmark caption forms: the picture itself is no object (What'sUp, CLIP's templates) ...
     ("A photo of a dog to the left of a person", ["dog", "person"], [("dog", "to the left of", "person")]),
     ("itap of a dog.", ["dog"], []),
+    ("a blurry photo of many dogs.", ["many dog"], []),  # the picture's adjectives are no dog's
     ("the grass is eating the horse", ["grass", "horse"], [("grass", "eat", "horse")]),  # ARO VG-Relation
     ("the paved road and the white house", ["paved road", "white house"], []),  # ARO VG-Attribution
     ("a man holding a picture of a dog", ["man", "picture", "dog"], [("man", "hold", "picture"),

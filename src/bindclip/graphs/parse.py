@@ -179,10 +179,11 @@ class _GraphBuilder:
         self.objects.append(SGObject(name, tuple(dict.fromkeys(attributes))))
 
     def _pass_on_attributes(self, tok):
-        """A partitive's or frame's adjectives describe what it stands for: "a spotted group of zebras",
-        "a rusty pair of scissors", "a glowing image of a clock"; a counting partitive gives the count."""
+        """A partitive's adjectives describe what it stands for ("a spotted group of zebras", "a rusty pair of
+        scissors"), and a counting partitive gives the count. A frame's describe the picture ("a blurry
+        photo of a dog" is no blurry dog): dropped."""
         target = _see_through(tok)
-        if target is None or tok.i in self.node_of:
+        if target is None or tok.i in self.node_of or tok.lemma_.lower() in FRAMES:
             return
         attributes = [a for c in tok.children if c.dep_ == "amod" and c.i < tok.i and c.lower_ not in NON_VISUAL
                       and c.lower_ not in PART_ADJECTIVES for a in _adjective_texts(c)]
