@@ -136,3 +136,28 @@ def test_torchscript_checkpoints_are_refused_with_the_conversion(tmp_path):
         torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
     with pytest.raises(CheckpointError, match=r"TorchScript archive.*torch\.jit\.load"):
         read_state_dict(path)
+
+
+def test_zero_rate_fine_tune_and_export_keep_the_features(tmp_path, stand_in):
+    """ViT-B-32 fine-tuned at learning rate 0 on the world (rendered at 224 px, the model's size): the run
+    and its export, loaded after the pretrained file is deleted, give open_clip's features."""
+    import shutil
+
+    from bindclip.cli import main
+
+    weights = tmp_path / "w.pt"
+    shutil.copy(stand_in["ViT-B-32"], weights)
+    run, out = tmp_path / "run", tmp_path / "model"
+    assert main(["train", "--method", "clip", "--out", str(run), "model.backbone.name=ViT-B-32",
+                 "model.backbone.tag=laion2b_s34b_b79k", f"model.backbone.pretrained={weights}", "optim.lr=0",
+                 "optim.backbone_lr=0", "run.steps=1", "data.batch_size=2", "data.workers=0"]) == 0
+    assert main(["export", str(run), "-o", str(out)]) == 0
+    weights.unlink()
+    ref, ref_val = reference("ViT-B-32", stand_in["ViT-B-32"], MODELS["ViT-B-32"])
+    images = photos()
+    with torch.no_grad():
+        want = ref.encode_image(torch.stack([ref_val(im) for im in images]))
+        for spec in (run, out):
+            model = bindclip.load(spec)
+            assert model.image_size == 224
+            assert min(cosines(model.encode_image(model.prepare_images(images)), want)) >= 0.9999
