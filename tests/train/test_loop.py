@@ -56,23 +56,33 @@ def _train_cli(out, *extra):
             "--out", str(out), *TINY, "run.steps=20", "data.workers=1", *extra]
 
 
-def test_kill_and_resume_is_bit_exact(tmp_path):
-    """20 steps straight == 10+ steps, SIGKILL, resume to 20: every weight equal, on CPU."""
+@pytest.mark.parametrize("source", ["world", "wds"])
+def test_kill_and_resume_is_bit_exact(tmp_path, source):
+    """20 steps straight == 5+ steps, SIGKILL, resume to 20: every weight equal, on CPU. Shards: two loader
+    workers, a 10-record shuffle buffer, epochs crossed, resumed from the saved stream positions (at an odd
+    batch count, so the workers swap streams)."""
+    extra = ["run.threads=1"]
+    if source == "wds":
+        from test_shards import write_img2dataset_shards
+
+        pattern, _ = write_img2dataset_shards(tmp_path / "shards")
+        extra += ["data.source=wds", f"data.shards={pattern}", "data.workers=2", "data.shuffle_buffer=10",
+                  "data.batch_size=4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     straight = tmp_path / "straight"
-    subprocess.run(_train_cli(straight, "run.threads=1"), check=True, env=env, capture_output=True)
+    subprocess.run(_train_cli(straight, *extra), check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cli(killed, "run.threads=1"), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_train_cli(killed, *extra), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / "checkpoints" / "step-000010.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "training ended before step 10"
+    while not (killed / "checkpoints" / "step-000005.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before step 5"
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     resumed_from = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["step"]
     assert resumed_from < 20, "the kill came after the run had finished; nothing was resumed"
-    subprocess.run(_train_cli(killed, "run.threads=1") + ["--resume"], check=True, env=env, capture_output=True)
+    subprocess.run(_train_cli(killed, *extra) + ["--resume"], check=True, env=env, capture_output=True)
     a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
     b = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
     assert a["step"] == b["step"] == 20

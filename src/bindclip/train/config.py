@@ -47,6 +47,8 @@ class DataConfig:
     shards: str | None = None  # wds: "/data/cc3m/{00000..00099}.tar" or "pipe:curl -s URL" patterns
     image_size: int | None = None  # unset, or the model's input size: images follow the backbone's preprocessing
     graph_cache: str | None = None  # wds: GraphCache JSONL from `bindclip parse --cache`, else parse in workers
+    shuffle_buffer: int = 1000  # wds: records in each stream's shuffle buffer (1: shard order only)
+    resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
 
 
 # Learning rates when unset. From scratch every parameter takes LR_SCRATCH. Fine-tuning pretrained

@@ -26,6 +26,8 @@ class Batch:
     graphs: GraphBatch | None = None  # OC-CLIP
     concepts: ConceptBatch | None = None  # C2LIP
     skipped: dict = field(default_factory=dict)  # records skipped while reading this batch, by reason
+    epoch: int | None = None  # shards: the epoch of the stream that made the batch
+    position: tuple | None = None  # shards: (stream role, its position after this batch), for checkpoints
 
 
 def training_world(d) -> World:

@@ -24,7 +24,7 @@ from ..distributed import world_rank
 from ..losses import C2LipLoss, ClipLoss, OCClipC2LipLoss, OCClipLoss, SigLipLoss
 from ..models import C2LIP, CLIP, OCCLIP, ClipConfig, OCClipConfig
 from .checkpoint import alias_checkpoint, load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import Batch, world_loader
 
 
@@ -182,10 +182,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg)
     loss_fn = build_loss(cfg, model)
-    step = 0
+    step, data_state = 0, None
     ckpt_dir = out / "checkpoints"
     if resume:
         state = load_checkpoint(ckpt_dir / "last.pt")
+        data_state = state.get("data")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -201,7 +202,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=cfg.model.method == "oc-clip") if world > 1 else model
     accum = cfg.optim.accum_steps
-    loader = make_loader(cfg, unwrap(model), rank, world, start=step * accum)
+    loader = make_loader(cfg, unwrap(model), rank, world, start=step * accum, data_state=data_state)
+    positions: dict = dict(data_state["positions"][rank]) if data_state else {}  # shards: stream -> position
+    epoch = None
     skipped: dict[str, int] = json.loads((out / "skipped.json").read_text()) if resume and (
         out / "skipped.json").exists() else {}
     autocast = (cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda"))
@@ -216,6 +219,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         for b in batches:
             for reason, n in b.skipped.items():
                 skipped[reason] = skipped.get(reason, 0) + n
+            if b.position is not None:
+                positions[b.position[0]] = b.position[1]
+                epoch = b.epoch if epoch is None else max(epoch, b.epoch)
         totals = train_step(ddp, opt, sched, loss_fn, batches, cfg, device, autocast)
         seen += sum(len(b.captions) for b in batches) * world
         step += 1
@@ -224,6 +230,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
             last = {"step": step, "loss": round(sum(totals.values()), 6), **{k: round(v, 6) for k, v in totals.items()},
                     "lr": sched.get_last_lr()[0], "logit_scale": unwrap(model).logit_scale.exp().item(),
                     "samples_per_s": round(seen / elapsed, 1)}
+            if epoch is not None:
+                last["epoch"] = epoch
             if skipped:
                 last["skipped"] = dict(skipped)
                 (out / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
@@ -232,9 +240,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
             bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.0f}")
             t0, seen = time.perf_counter(), 0
         bar.update(1)
-        if rank == 0 and (step % cfg.run.save_every == 0 or step == cfg.run.steps):
+        saving = step % cfg.run.save_every == 0 or step == cfg.run.steps
+        data = shard_positions(cfg, positions, step * accum, world) if saving and cfg.data.source == "wds" else None
+        if rank == 0 and saving:
             state = dict(model=unwrap(model).state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                          step=step, rng=rng_state(), config=json.dumps(asdict(cfg)))
+            if data is not None:
+                state["data"] = data
             alias_checkpoint(save_checkpoint(ckpt_dir / f"step-{step:06d}.pt", **state), ckpt_dir / "last.pt")
             prune(ckpt_dir, cfg.run.keep)
     bar.close()
@@ -243,16 +255,31 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     return last
 
 
-def make_loader(cfg: TrainConfig, model: nn.Module, rank: int, world: int, start: int):
-    """World batches from micro-step `start`, or shard batches with the first `start` skipped (the
-    shard order is fixed, so a resumed run reads on where it stopped)."""
+def make_loader(cfg: TrainConfig, model: nn.Module, rank: int, world: int, start: int, data_state: dict | None = None):
+    """World batches from micro-step `start`; or shard batches, resumed from the checkpoint's stream
+    positions (`data_state`) without reading what came before them."""
     if cfg.data.source == "world":
         return world_loader(cfg, model.tokenizer, rank=rank, start=start)
-    from itertools import islice
-
     from .shards import shard_loader
 
-    return islice(shard_loader(cfg, model.tokenizer, rank, world), start, None)
+    if not start:
+        return shard_loader(cfg, model.tokenizer, rank, world)
+    streams = world * max(1, cfg.data.workers)
+    if data_state is None or data_state.get("streams") != streams:
+        raise ConfigError(f"data: the checkpoint has no shard positions for {world} rank(s) x "
+                          f"{max(1, cfg.data.workers)} worker(s) (it has {data_state and data_state.get('streams')}); "
+                          f"resume shard runs with the ranks and data.workers they were saved with")
+    return shard_loader(cfg, model.tokenizer, rank, world, consumed=start, start=data_state["positions"][rank])
+
+
+def shard_positions(cfg: TrainConfig, positions: dict, consumed: int, world: int) -> dict:
+    """What a checkpoint needs to resume shard streams: every rank's stream positions at its last consumed
+    batch (gathered to all ranks: a collective, so every rank calls it at a save step)."""
+    ranks = [positions]
+    if world > 1:
+        ranks = [None] * world
+        dist.all_gather_object(ranks, positions)
+    return {"consumed": consumed, "streams": world * max(1, cfg.data.workers), "positions": ranks}
 
 
 def drop_metrics_after(path: Path, step: int) -> None:

@@ -1,15 +1,31 @@
-"""Real image-text pairs from WebDataset shards, as open_clip reads them (local tars or pipe: URLs).
+"""Real image-text pairs from WebDataset shards (img2dataset's jpg + txt + json; local tars or pipe: URLs):
+every sample once per epoch, shuffled, resumable from a checkpoint in constant time.
 
-A record needs an image (jpg, jpeg, png or webp) and a caption (txt, or json with "caption"). The
-scene graph comes from the record's json "graph" (world exports carry one), else from the graph
-cache, else the caption is parsed in the loader worker. A record that cannot be used (corrupt
-image, no caption, malformed graph, unreadable tar member) is skipped and counted by reason; the
-counts travel with the batches so the trainer logs and saves them. Nothing is dropped silently.
+Streams. A run reads `ranks x workers` streams. In epoch e the shard list is shuffled by (seed, e) and
+stream i takes every n-th shard from position i, so each shard (and each sample) is read exactly once
+per epoch across all streams. `data.resampled=true` instead draws each stream's shards with
+replacement (open_clip's multi-node mode), as many per epoch as it would get without.
+
+Shuffling. Within a stream, samples pass a shuffle buffer of `data.shuffle_buffer` records seeded by
+(seed, epoch, stream), as webdataset's `shuffle` stage does. That stage cannot be checkpointed, so this
+one keeps, besides the records, which (shard, record) each buffered record is: the stream's position
+is (epoch, shard, next record, the buffer's record ids, the RNG state). A checkpoint stores each stream's
+position at the last batch the trainer consumed; resume re-reads only the buffered records' shards and
+the current one (raw tar reads, no decoding), whatever the step. Tar reading and pipe: URLs are
+webdataset's (`tarfile_to_samples`).
+
+Samples. A record needs an image (jpg, jpeg, png or webp) and a caption (txt, or json "caption"). The
+image goes through open_clip's preprocess_train for the backbone (RandomResizedCrop with a per-sample
+seed, so resumed and unbroken runs crop alike). The scene graph comes from the record's json "graph"
+(world exports carry one), else from the graph cache, else the caption is parsed in the loader worker.
+A record that cannot be used (corrupt image, no caption, malformed graph, unreadable tar member) is
+skipped and counted by reason; the counts travel with the batches so the trainer logs and saves them.
 """
 from __future__ import annotations
 
 import io
 import json
+import random
 from collections import Counter
 from types import SimpleNamespace
 
@@ -19,6 +35,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..graphs import GraphFormatError, SceneGraph
 from ..models.preprocess import pixel_transform
+from ..world.data import hash_seed
 from .config import TrainConfig
 from .data import _as_is, _one_thread, make_batch
 
@@ -31,56 +48,141 @@ def expand_urls(pattern: str) -> list[str]:
     return [u for part in pattern.split("::") for u in braceexpand.braceexpand(part)]
 
 
+def stream_shards(urls: list[str], seed: int, epoch: int, stream: int, n_streams: int,
+                  resampled: bool = False) -> list[str]:
+    """The shards stream `stream` of `n_streams` reads in `epoch`. Split here, once, by the trainer's own
+    (rank, worker): webdataset's split_by_node/split_by_worker read them from the environment, and the
+    checkpoint must name the stream it resumes."""
+    if resampled:  # with replacement, as many as the stream would get without
+        return random.Random(hash_seed(seed, epoch, stream)).choices(urls, k=max(1, len(urls) // n_streams))
+    order = list(urls)
+    random.Random(hash_seed(seed, epoch)).shuffle(order)
+    return order[stream::n_streams]
+
+
+class ShardStream:
+    """One stream's records, shuffled through a buffer, with a position that can be saved and resumed."""
+
+    def __init__(self, urls: list[str], seed: int, stream: int, n_streams: int, bufsize: int,
+                 resampled: bool = False, skipped: Counter | None = None, state: dict | None = None):
+        self.urls, self.seed, self.stream, self.n_streams = urls, seed, stream, n_streams
+        self.bufsize, self.resampled = max(1, bufsize), resampled
+        self.skipped = skipped if skipped is not None else Counter()
+        state = state or {"epoch": 0, "shard": 0, "record": 0, "buffer": [], "rng": None}
+        self.epoch, self.shard, self.record = state["epoch"], state["shard"], state["record"]
+        self._refill = [tuple(r) for r in state["buffer"]]
+        self.rng = random.Random(hash_seed(seed, self.epoch, stream))
+        if state["rng"] is not None:
+            self.rng.setstate((state["rng"][0], tuple(state["rng"][1]), state["rng"][2]))
+        self.buffer: list[tuple[tuple[int, int], dict]] = []
+
+    def state(self) -> dict:
+        """Where the stream stands: plain ints and lists (a weights_only checkpoint holds them)."""
+        version, keys, gauss = self.rng.getstate()
+        return {"epoch": self.epoch, "shard": self.shard, "record": self.record,
+                "buffer": [list(ref) for ref, _ in self.buffer], "rng": [version, list(keys), gauss]}
+
+    def _read(self, url: str):
+        import webdataset as wds
+
+        def tar_error(exn):  # a broken shard member: count it and read on
+            self.skipped[f"unreadable tar member ({type(exn).__name__})"] += 1
+            return True
+        return wds.tarfile_to_samples(handler=tar_error)([{"url": url}])
+
+    def _pick(self):
+        """webdataset's pick: a random buffered record out, the last one into its place."""
+        k = self.rng.randrange(len(self.buffer))
+        self.buffer[k], self.buffer[-1] = self.buffer[-1], self.buffer[k]
+        return self.buffer.pop()
+
+    def records(self):
+        """Yields ((epoch, shard, record), record dict) forever, epoch after epoch."""
+        while True:
+            shards = stream_shards(self.urls, self.seed, self.epoch, self.stream, self.n_streams, self.resampled)
+            if self._refill:  # resume: the buffered records again, in their buffer order
+                wanted: dict[int, set[int]] = {}
+                for j, k in self._refill:
+                    wanted.setdefault(j, set()).add(k)
+                found = {(j, k): rec for j in sorted(wanted) for k, rec in enumerate(self._read(shards[j]))
+                         if k in wanted[j]}
+                self.buffer = [((j, k), found[(j, k)]) for j, k in self._refill if (j, k) in found]
+                self._refill = []
+            fresh, read = self.shard == 0 and self.record == 0 and not self.buffer, 0
+            for j in range(self.shard, len(shards)):
+                for k, rec in enumerate(self._read(shards[j])):
+                    if j == self.shard and k < self.record:
+                        continue  # read before the checkpoint (raw bytes, within one shard)
+                    self.shard, self.record = j, k + 1
+                    self.buffer.append(((j, k), rec))
+                    read += 1
+                    if len(self.buffer) >= self.bufsize:
+                        ref, rec = self._pick()
+                        yield (self.epoch, *ref), rec
+                self.shard, self.record = j + 1, 0
+            if fresh and not read:
+                raise ValueError(f"data.shards: no usable record in {shards} "
+                                 f"(skipped: {dict(self.skipped) or 'nothing read'})")
+            while self.buffer:
+                ref, rec = self._pick()
+                yield (self.epoch, *ref), rec
+            self.epoch, self.shard, self.record = self.epoch + 1, 0, 0
+            self.rng = random.Random(hash_seed(self.seed, self.epoch, self.stream))
+
+
 class ShardBatches(IterableDataset):
-    def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1):
+    """Batches of this rank's streams, one stream per loader worker. `start` holds the streams' positions
+    at the last consumed batch and `consumed` how many batches the trainer took: the DataLoader hands out
+    batches round-robin from worker 0, so on resume worker w plays stream (w + consumed) mod workers."""
+
+    def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1, consumed: int = 0,
+                 start: dict | None = None):
         self.cfg, self.tokenizer = cfg, tokenizer
         # open_clip's preprocess_train (RandomResizedCrop, the tag's resize and interpolation) up to uint8
         self.transform = pixel_transform(cfg.model.backbone.resolved_preprocess(), train=True)
         self.rank, self.world_size = rank, world_size
         self.urls = expand_urls(cfg.data.shards)
+        self.consumed, self.start = consumed, start or {}
         self._graphs = None  # the graph cache or a parser, built in the worker on first need
 
-    def _my_urls(self) -> list[str]:
+    def __iter__(self):
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        streams = self.world_size * nw
-        if len(self.urls) < streams:
-            raise ValueError(f"data.shards: {len(self.urls)} shard(s) for {streams} readers (ranks x workers); "
+        n_streams = self.world_size * nw
+        if len(self.urls) < n_streams and not self.cfg.data.resampled:
+            raise ValueError(f"data.shards: {len(self.urls)} shard(s) for {n_streams} readers (ranks x workers); "
                              f"use fewer data.workers or more shards")
-        return self.urls[self.rank * nw + wid::streams]
-
-    def __iter__(self):
-        import webdataset as wds
-
+        role = (wid + self.consumed) % nw
+        saved = self.start.get(role, {})
         skipped: Counter = Counter()
+        d = self.cfg.data
+        stream = ShardStream(self.urls, self.cfg.run.seed, self.rank * nw + role, n_streams, d.shuffle_buffer,
+                             d.resampled, skipped, saved.get("stream"))
+        made, usable, epoch = saved.get("batches", 0), 0, stream.epoch
+        images, samples = [], []  # a batch may span the end of one epoch and the start of the next
+        for (e, j, k), record in stream.records():
+            if e != epoch:
+                if not usable:
+                    raise ValueError(f"data.shards: no usable record in epoch {epoch} of stream {stream.stream} "
+                                     f"(skipped: {dict(skipped)})")
+                epoch, usable = e, 0
+            sample = self._sample(record, skipped, hash_seed(self.cfg.run.seed, e, stream.stream, j, k))
+            if sample is None:
+                continue
+            usable += 1
+            images.append(sample[0])
+            samples.append(sample[1])
+            if len(samples) == d.batch_size:
+                batch = make_batch(self.cfg, self.tokenizer, torch.stack(images), samples,
+                                   seed=hash_seed(self.cfg.run.seed, stream.stream, made))
+                made += 1
+                batch.skipped, batch.epoch = dict(skipped), e
+                batch.position = (role, {"stream": stream.state(), "batches": made})
+                skipped.clear()
+                yield batch
+                images, samples = [], []
 
-        def tar_error(exn):  # a broken shard member: count it and read on
-            skipped[f"unreadable tar member ({type(exn).__name__})"] += 1
-            return True
-        epoch = 0
-        images, samples = [], []  # a batch may span the end of one pass and the start of the next
-        while True:  # pass over the shards again until the trainer has its steps
-            source = wds.WebDataset(self._my_urls(), shardshuffle=False, handler=tar_error, empty_check=False)
-            usable = 0
-            for record in source:
-                sample = self._sample(record, skipped)
-                if sample is None:
-                    continue
-                usable += 1
-                images.append(sample[0])
-                samples.append(sample[1])
-                if len(samples) == self.cfg.data.batch_size:
-                    batch = make_batch(self.cfg, self.tokenizer, torch.stack(images), samples, seed=epoch)
-                    batch.skipped = dict(skipped)
-                    skipped.clear()
-                    yield batch
-                    images, samples = [], []
-            if not usable:
-                raise ValueError(f"data.shards: no usable record in {self._my_urls()} "
-                                 f"(skipped: {dict(skipped) or 'nothing read'})")
-            epoch += 1
-
-    def _sample(self, record: dict, skipped: Counter):
+    def _sample(self, record: dict, skipped: Counter, seed: int):
         key = next((k for k in IMAGE_KEYS if k in record), None)
         if key is None:
             skipped["no image"] += 1
@@ -97,10 +199,14 @@ class ShardBatches(IterableDataset):
             skipped["no caption"] += 1
             return None
         try:
-            image = self.transform(Image.open(io.BytesIO(record[key])))
+            with torch.random.fork_rng(devices=[]):  # a per-sample crop: the same after a resume
+                torch.manual_seed(seed)
+                image = self.transform(Image.open(io.BytesIO(record[key])))
         except Exception:  # PIL raises many types on corrupt data
             skipped["corrupt image"] += 1
             return None
+        if self.cfg.model.method in ("clip", "siglip"):  # no graph needed: spaCy stays unloaded
+            return image, SimpleNamespace(caption=caption, graph=None)
         try:
             graph = SceneGraph.from_dict({**meta["graph"], "caption": caption}, where=record.get("__key__", "?")) \
                 if "graph" in meta else self._parse(caption)
@@ -120,8 +226,11 @@ class ShardBatches(IterableDataset):
         return self._graphs.parse([caption])[0]
 
 
-def shard_loader(cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1) -> DataLoader:
-    ds = ShardBatches(cfg, tokenizer, rank, world_size)
+def shard_loader(cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1, consumed: int = 0,
+                 start: dict | None = None) -> DataLoader:
+    """Batches of this rank's shard streams; `consumed` and `start` (the checkpoint's data positions)
+    resume where a run stopped."""
+    ds = ShardBatches(cfg, tokenizer, rank, world_size, consumed, start)
     workers = cfg.data.workers
     return DataLoader(ds, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None,
                       collate_fn=_as_is, worker_init_fn=_one_thread)
