@@ -133,12 +133,15 @@ def _world_options(p):
 
 def cmd_train(args) -> int:
     from .train import ConfigError, load_config, train
+    from .train.config import resume_config
 
     files = [a for a in args.items if "=" not in a]
     overrides = [a for a in args.items if "=" in a]
     if len(files) > 1:
         raise ConfigError(f"one config file at most, got {files}")
-    cfg = load_config(files[0] if files else None, overrides, method=args.method, preset=args.preset)
+    given = (files[0] if files else None, overrides)
+    cfg = (resume_config(Path(args.out) / "config.json", *given, method=args.method, preset=args.preset)
+           if args.resume else load_config(*given, method=args.method, preset=args.preset))
     last = train(cfg, args.out, resume=args.resume)
     print(json.dumps({"out": args.out, **last}))
     return 0
@@ -308,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip"))
     p.add_argument("--preset", choices=("world-small",), help="a starting config (overridden by CFG and keys)")
     p.add_argument("--out", required=True, help="run directory: config.json, metrics.jsonl, checkpoints/")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.pt with OUT/config.json (only run.* keys may change)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="a run's weights as a shareable model folder (safetensors + config)")

@@ -61,3 +61,22 @@ def test_the_world_follows_the_model_and_fine_tuning_lowers_the_tower_rate():
     pre = tuned.model.backbone.preprocess
     assert (pre.mean, pre.std, pre.resize_mode) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "squash")
     assert load_config(None, []).model.backbone.preprocess.mean == (0.0, 0.0, 0.0)  # bindclip's tiny configs
+
+
+def test_resume_keeps_the_runs_config_and_names_a_contradiction(tmp_path):
+    import json
+
+    from bindclip.train.config import resume_config
+
+    run = tmp_path / "config.json"
+    saved = load_config(None, ["data.source=wds", "data.shards=/d/{0..3}.tar", "run.steps=10"], method="oc-clip",
+                        preset="world-small")
+    run.write_text(json.dumps(saved.to_dict()))
+    bare = resume_config(run)  # no flags repeated: still the shard run it was, not the world
+    assert bare.data.source == "wds" and bare.model.method == "oc-clip" and bare.to_dict() == saved.to_dict()
+    longer = resume_config(run, None, ["run.steps=20"], method="oc-clip")
+    assert longer.run.steps == 20 and longer.data.shards == "/d/{0..3}.tar"
+    with pytest.raises(ConfigError, match=r"--resume: model.method is 'clip' here but 'oc-clip' in .*config.json"):
+        resume_config(run, None, [], method="clip")
+    with pytest.raises(ConfigError, match=r"--resume: optim.lr is 0.1 here"):
+        resume_config(run, None, ["optim.lr=0.1"])

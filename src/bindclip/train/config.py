@@ -266,9 +266,8 @@ def read_config_file(path: str | Path) -> dict:
     return d or {}
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = (), method: str | None = None,
-                preset: str | None = None) -> TrainConfig:
-    """preset < file < --method < key=value overrides, later winning."""
+def _given(path: str | Path | None, overrides, method: str | None, preset: str | None) -> tuple[dict, dict, str]:
+    """(preset dict, what the user wrote: file < --method < key=value, where to name in errors)."""
     d: dict = {}
     user: dict = {}  # what the user wrote, apart from the preset
     where = "config"
@@ -285,6 +284,55 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), metho
         user = merge(user, parse_override(text))
     if overrides:
         where = f"{where} + overrides"
+    return d, user, where
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), method: str | None = None,
+                preset: str | None = None) -> TrainConfig:
+    """preset < file < --method < key=value overrides, later winning."""
+    d, user, where = _given(path, overrides, method, preset)
     cfg = from_dict(TrainConfig, merge(d, user), where).validate()
     # unless the user set it, the world renders at the model's size (world-small's 32 px with ViT-B-16 -> 224)
     return cfg.resolved(explicit_world_size="image_size" in ((user.get("data") or {}).get("world") or {}))
+
+
+# what a resumed run may change from its config.json: how long it runs and how it logs, saves and computes
+RESUME_MAY_CHANGE = ("run.steps", "run.log_every", "run.save_every", "run.keep", "run.threads", "run.device")
+
+
+def _leaves(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def resume_config(run_config: str | Path, path: str | Path | None = None, overrides: list[str] = (),
+                  method: str | None = None, preset: str | None = None) -> TrainConfig:
+    """The run's own config.json, with the command line's settings checked against it: a key the command
+    line sets to another value is an error naming it, unless it is one a resumed run may change
+    (RESUME_MAY_CHANGE), which then applies."""
+    saved_path = Path(run_config)
+    try:
+        saved_dict = json.loads(saved_path.read_text())
+    except OSError:
+        raise ConfigError(f"{saved_path}: no run config to resume (is --out the run's directory?)") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{saved_path}: not valid JSON ({e})") from None
+    saved = from_dict(TrainConfig, saved_dict, str(saved_path)).validate().resolved()
+    d, user, where = _given(path, overrides, method, preset)
+    asked = from_dict(TrainConfig, merge(saved.to_dict(), merge(d, user)), where).validate()
+    mine, theirs = _leaves(saved.to_dict()), _leaves(asked.to_dict())
+    given = set(_leaves(merge(d, user)))
+    changes = {}
+    for key in sorted(given):
+        if key in mine and mine[key] != theirs[key]:
+            if key not in RESUME_MAY_CHANGE:
+                raise ConfigError(f"--resume: {key} is {theirs[key]!r} here but {mine[key]!r} in {saved_path}; a "
+                                  f"resumed run keeps its config (it may change {', '.join(RESUME_MAY_CHANGE)})")
+            changes[key] = theirs[key]
+    out = saved.to_dict()
+    for key, value in changes.items():
+        section, name = key.split(".")
+        out[section][name] = value
+    return from_dict(TrainConfig, out, str(saved_path)).validate()
