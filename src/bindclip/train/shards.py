@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections import Counter
+from collections import Counter, deque
 from types import SimpleNamespace
 
 import torch
@@ -61,25 +61,33 @@ def stream_shards(urls: list[str], seed: int, epoch: int, stream: int, n_streams
 
 
 class ShardStream:
-    """One stream's records, shuffled through a buffer, with a position that can be saved and resumed."""
+    """One stream's records, shuffled through a buffer, with a position that can be saved and resumed.
+
+    The buffer picks at random, as webdataset's does, except that a record that has waited `2 x bufsize`
+    reads leaves first: a random buffer keeps a few records for many times its size (their survival
+    decays geometrically), and the position must name only recent records for a resume to re-read a
+    bounded span (at most the last 3 x bufsize records), whatever the step."""
 
     def __init__(self, urls: list[str], seed: int, stream: int, n_streams: int, bufsize: int,
                  resampled: bool = False, skipped: Counter | None = None, state: dict | None = None):
         self.urls, self.seed, self.stream, self.n_streams = urls, seed, stream, n_streams
         self.bufsize, self.resampled = max(1, bufsize), resampled
         self.skipped = skipped if skipped is not None else Counter()
-        state = state or {"epoch": 0, "shard": 0, "record": 0, "buffer": [], "rng": None}
+        state = state or {"epoch": 0, "shard": 0, "record": 0, "reads": 0, "buffer": [], "rng": None}
         self.epoch, self.shard, self.record = state["epoch"], state["shard"], state["record"]
-        self._refill = [tuple(r) for r in state["buffer"]]
+        self.reads = state["reads"]  # records read this epoch (ages in the buffer count in reads)
+        self._refill = [tuple(r) for r in state["buffer"]]  # (shard, record, read at), in buffer order
         self.rng = random.Random(hash_seed(seed, self.epoch, stream))
         if state["rng"] is not None:
             self.rng.setstate((state["rng"][0], tuple(state["rng"][1]), state["rng"][2]))
-        self.buffer: list[tuple[tuple[int, int], dict]] = []
+        self.buffer: list[tuple[tuple[int, int, int], dict]] = []  # ((shard, record, read at), record)
+        self.oldest: deque = deque()  # buffered ids by read time (ids already picked are skipped lazily)
+        self.where: dict[tuple, int] = {}  # buffered id -> index in self.buffer
 
     def state(self) -> dict:
         """Where the stream stands: plain ints and lists (a weights_only checkpoint holds them)."""
         version, keys, gauss = self.rng.getstate()
-        return {"epoch": self.epoch, "shard": self.shard, "record": self.record,
+        return {"epoch": self.epoch, "shard": self.shard, "record": self.record, "reads": self.reads,
                 "buffer": [list(ref) for ref, _ in self.buffer], "rng": [version, list(keys), gauss]}
 
     def _read(self, url: str):
@@ -90,43 +98,71 @@ class ShardStream:
             return True
         return wds.tarfile_to_samples(handler=tar_error)([{"url": url}])
 
+    def _push(self, ref: tuple, rec: dict) -> None:
+        self.where[ref] = len(self.buffer)
+        self.buffer.append((ref, rec))
+        self.oldest.append(ref)
+
     def _pick(self):
-        """webdataset's pick: a random buffered record out, the last one into its place."""
-        k = self.rng.randrange(len(self.buffer))
+        """A random buffered record out (the one waited too long first), the last one into its place."""
+        while self.oldest[0] not in self.where:
+            self.oldest.popleft()
+        if self.reads - self.oldest[0][2] >= 2 * self.bufsize:
+            k = self.where[self.oldest[0]]
+        else:
+            k = self.rng.randrange(len(self.buffer))
         self.buffer[k], self.buffer[-1] = self.buffer[-1], self.buffer[k]
-        return self.buffer.pop()
+        self.where[self.buffer[k][0]] = k
+        ref, rec = self.buffer.pop()
+        del self.where[ref]
+        return ref, rec
+
+    def _restore(self, shards: list[str]) -> None:
+        """Resume: the buffered records read again (raw, each shard up to its last wanted record)."""
+        wanted: dict[int, dict[int, tuple]] = {}
+        for ref in self._refill:
+            wanted.setdefault(ref[0], {})[ref[1]] = ref
+        found = {}
+        for j in sorted(wanted):
+            last = max(wanted[j])
+            for k, rec in enumerate(self._read(shards[j])):
+                if k in wanted[j]:
+                    found[wanted[j][k]] = rec
+                if k >= last:
+                    break
+        for ref in sorted(self._refill, key=lambda r: r[2]):  # read order, for the age queue
+            self.oldest.append(ref)
+        self.buffer = [(ref, found[ref]) for ref in self._refill if ref in found]
+        self.where = {ref: i for i, (ref, _) in enumerate(self.buffer)}
+        self._refill = []
 
     def records(self):
         """Yields ((epoch, shard, record), record dict) forever, epoch after epoch."""
         while True:
             shards = stream_shards(self.urls, self.seed, self.epoch, self.stream, self.n_streams, self.resampled)
-            if self._refill:  # resume: the buffered records again, in their buffer order
-                wanted: dict[int, set[int]] = {}
-                for j, k in self._refill:
-                    wanted.setdefault(j, set()).add(k)
-                found = {(j, k): rec for j in sorted(wanted) for k, rec in enumerate(self._read(shards[j]))
-                         if k in wanted[j]}
-                self.buffer = [((j, k), found[(j, k)]) for j, k in self._refill if (j, k) in found]
-                self._refill = []
+            if self._refill:
+                self._restore(shards)
             fresh, read = self.shard == 0 and self.record == 0 and not self.buffer, 0
             for j in range(self.shard, len(shards)):
                 for k, rec in enumerate(self._read(shards[j])):
                     if j == self.shard and k < self.record:
                         continue  # read before the checkpoint (raw bytes, within one shard)
                     self.shard, self.record = j, k + 1
-                    self.buffer.append(((j, k), rec))
+                    self._push((j, k, self.reads), rec)
+                    self.reads += 1
                     read += 1
                     if len(self.buffer) >= self.bufsize:
                         ref, rec = self._pick()
-                        yield (self.epoch, *ref), rec
+                        yield (self.epoch, ref[0], ref[1]), rec
                 self.shard, self.record = j + 1, 0
             if fresh and not read:
                 raise ValueError(f"data.shards: no usable record in {shards} "
                                  f"(skipped: {dict(self.skipped) or 'nothing read'})")
             while self.buffer:
                 ref, rec = self._pick()
-                yield (self.epoch, *ref), rec
-            self.epoch, self.shard, self.record = self.epoch + 1, 0, 0
+                yield (self.epoch, ref[0], ref[1]), rec
+            self.epoch, self.shard, self.record, self.reads = self.epoch + 1, 0, 0, 0
+            self.oldest.clear()
             self.rng = random.Random(hash_seed(self.seed, self.epoch, self.stream))
 
 
