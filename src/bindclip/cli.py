@@ -31,6 +31,10 @@ def _parse_all(parser, captions: list[str], batch: int = 2048) -> list:
 
 
 def cmd_parse(args) -> int:
+    if args.shards:
+        return cmd_annotate(args)
+    if not args.input:
+        raise FileNotFoundError("parse: give a captions file, or --shards PATTERN")
     from .graphs import write_jsonl
     from .graphs.captions import read_captions
     from .graphs.parse import make_parser
@@ -46,6 +50,23 @@ def cmd_parse(args) -> int:
     rate = n / dt if dt > 0 else float("inf")
     print(f"parsed {n} captions from {args.input} -> {args.output} in {dt:.1f} s "
           f"({rate:.0f} captions/s, parser {parser.name})", file=sys.stderr)
+    return 0
+
+
+def cmd_annotate(args) -> int:
+    from .train.annotate import annotate_shards
+    from .train.shards import expand_urls
+
+    urls = expand_urls(args.shards)
+    missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--shards: {len(missing)} shard(s) not found, first {missing[0]}")
+    t = time.perf_counter()
+    res = annotate_shards(urls, args.output, n_process=args.n_process, parser_spec=args.parser)
+    dt = time.perf_counter() - t
+    print(f"annotated {len(urls)} shards ({res['samples']} samples, {res['empty_graphs']} empty graphs, "
+          f"{res['no_caption']} without caption) -> {args.output} in {dt:.1f} s; counts in "
+          f"{Path(args.output) / 'annotate.json'}", file=sys.stderr)
     return 0
 
 
@@ -271,12 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("parse", help="parse captions into scene graphs (JSONL, one line per caption)")
-    p.add_argument("input", help="captions: .txt (one per line), .csv (column 'caption') or .jsonl")
-    p.add_argument("-o", "--output", required=True, help="output JSONL of scene graphs")
+    p.add_argument("input", nargs="?", help="captions: .txt (one per line), .csv (column 'caption') or .jsonl")
+    p.add_argument("-o", "--output", required=True, help="output JSONL of scene graphs (with --shards: a folder)")
+    p.add_argument("--shards", help="img2dataset shards to annotate instead ('/data/{00000..00099}.tar'): each "
+                                    "sample's json gains its graph, written to OUTPUT/<shard name>")
     p.add_argument("--parser", default="spacy", help="'spacy' or 'seq2seq:MODEL_DIR' (a local T5 parser)")
-    p.add_argument("--cache", help="graph cache JSONL: captions parsed before are read, not re-parsed")
+    p.add_argument("--cache", help="graph cache (sqlite): captions parsed before are read, not re-parsed")
     p.add_argument("--column", default="caption", help="CSV column / JSONL field holding the caption")
-    p.add_argument("--n-process", type=int, default=1, help="spaCy worker processes (for many cores)")
+    p.add_argument("--n-process", type=int, default=1, help="worker processes (spaCy's; with --shards, shard workers)")
     p.add_argument("--encoding-errors", choices=("strict", "replace"), default="strict",
                    help="non-UTF-8 bytes: stop with the file and line (strict) or replace them")
     p.set_defaults(func=cmd_parse)

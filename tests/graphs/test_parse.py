@@ -114,11 +114,28 @@ def test_cache_parses_each_caption_once(tmp_path):
     assert caption_key("a cat", "counting") != caption_key("a cat", "spacy")
 
 
-def test_cache_survives_a_torn_last_line(tmp_path):
+def test_an_old_jsonl_cache_is_imported_once_torn_line_dropped(tmp_path):
+    import json
+
     path = tmp_path / "cache.jsonl"
-    GraphCache(CountingParser(), path).parse(["a cat", "a dog"])
-    with open(path, "a") as f:
-        f.write('{"key": "abc", "gra')  # a crash mid-write
+    old = {"objects": [], "relations": []}
+    lines = [json.dumps({"key": caption_key(c, "counting"),
+                         "graph": {**old, "objects": [{"name": c.split()[-1], "attributes": []}]}})
+             for c in ("a cat", "a dog")]
+    path.write_text("\n".join(lines) + '\n{"key": "abc", "gra')  # a crash mid-write
     inner = CountingParser()
-    assert [g.objects[0].name for g in GraphCache(inner, path).parse(["a cat"])] == ["cat"]
-    assert inner.seen == []
+    assert [g.objects[0].name for g in GraphCache(inner, path).parse(["a cat", "a dog"])] == ["cat", "dog"]
+    assert inner.seen == [] and (tmp_path / "cache.jsonl.jsonl-backup").is_file()
+    assert GraphCache(inner, path).lookup(["a dog", "a bird"])[1] is None  # sqlite now, read in place
+
+
+def test_a_cached_run_never_builds_the_parser(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    GraphCache(CountingParser(), path).parse(["a cat"])
+    built = []
+    cache = GraphCache(lambda: built.append(1) or CountingParser(), path, name="counting")
+    assert cache.parse(["a cat"])[0].objects[0].name == "cat" and built == []
+    cache.parse(["a dog"])
+    assert built == [1]
+
+

@@ -122,3 +122,22 @@ def test_resampled_streams_draw_shards_with_replacement(tmp_path):
     urls = expand_urls(pattern)
     drawn = [u for e in range(5) for s in range(4) for u in stream_shards(urls, 0, e, s, 4, resampled=True)]
     assert len(drawn) == 5 * 8 and len(set(drawn)) < len(drawn) and set(drawn) <= set(urls)
+
+
+@pytest.mark.parametrize("rule", ["caption", "skip"])
+def test_empty_graph_captions_are_counted_kept_or_skipped(tmp_path, rule):
+    import webdataset as wds
+
+    world = World(WorldConfig(image_size=32, min_objects=2, max_objects=2))
+    export_shards(world, tmp_path, 16, "train", per_shard=16, progress=False)
+    images, samples = world.batch(2, seed=5)
+    with wds.TarWriter(str(tmp_path / "train-000001.tar")) as sink:
+        for k in range(2):  # what a web caption like "click to enlarge" parses to
+            meta = {**samples[k].labels(), "caption": "click to enlarge", "graph": {"objects": [], "relations": []}}
+            sink.write({"__key__": f"empty{k}", "png": png_bytes(images[k]), "json": json.dumps(meta).encode()})
+    cfg = load_config(None, TINY + ["data.source=wds", f"data.shards={tmp_path}/train-{{000000..000001}}.tar",
+                                    "run.steps=2", f"data.empty_graphs={rule}"], method="oc-clip", preset="world-small")
+    train(cfg, tmp_path / "run", progress=False)
+    skipped = json.loads((tmp_path / "run" / "skipped.json").read_text())
+    key = "empty graph" if rule == "skip" else "empty graph (kept: the caption as one node)"
+    assert list(skipped) == [key] and skipped[key] in (1, 2)  # 2 steps of 8 draw 16 or more of epoch 0's 18

@@ -524,59 +524,123 @@ def caption_key(caption: str, parser_name: str) -> str:
 
 
 class GraphCache:
-    """Wraps a parser with a JSONL cache keyed by the hash of (parser name, caption).
+    """Wraps a parser with an indexed cache file (stdlib sqlite3), keyed by the hash of (parser name,
+    caption): a lookup reads one row, so a loader worker's memory does not grow with the corpus.
 
-    The first run parses and appends; later runs read the cache and parse only new captions. The
-    cache is append-only, so an interrupted run loses at most the batch it was writing.
+    `parser` may be a Parser or a zero-argument factory (then `name` is required): the parser is built only
+    when a caption is missing from the cache. Each process opens its own connection (loader workers fork);
+    writers take turns through sqlite's lock. A JSONL cache from older bindclip versions is imported once,
+    in place, the original kept beside it as `<name>.jsonl-backup`.
     """
 
-    def __init__(self, parser: Parser, path: str | Path):
-        self.parser, self.path = parser, Path(path)
-        self.name = parser.name
-        self.graphs: dict[str, SceneGraph] = {}
+    def __init__(self, parser, path: str | Path, name: str | None = None):
+        self._parser = parser if hasattr(parser, "parse") else None
+        self._factory = None if self._parser else parser
+        self.name = name or parser.name
+        self.path = Path(path)
         self.hits = self.misses = 0
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                        key = record["key"]
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        if lineno == _count_lines(self.path):
-                            break  # a torn last line from an interrupted write: re-parse it
-                        raise GraphFormatError(f"{self.path}:{lineno}: not a cache record") from None
-                    self.graphs[key] = SceneGraph.from_dict(record["graph"], f"{self.path}:{lineno}")
+        self._db, self._pid = None, None
+        if self.path.exists() and not _is_sqlite(self.path):
+            _import_jsonl(self.path)
+        self._connect()
+
+    @property
+    def parser(self) -> Parser:
+        if self._parser is None:
+            self._parser = self._factory()
+        return self._parser
+
+    def _connect(self):
+        import os
+        import sqlite3
+
+        if self._db is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db, self._pid = sqlite3.connect(self.path, timeout=120), os.getpid()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS graphs (key TEXT PRIMARY KEY, graph TEXT NOT NULL)")
+            self._db.commit()
+        return self._db
+
+    def __getstate__(self):  # a connection does not cross a fork or a pickle; the child opens its own
+        return {**self.__dict__, "_db": None, "_pid": None}
+
+    def lookup(self, captions: Sequence[str]) -> list[SceneGraph | None]:
+        """The cached graph of each caption (None where missing), without parsing anything."""
+        keys = [caption_key(c, self.name) for c in captions]
+        db, found = self._connect(), {}
+        distinct = list(dict.fromkeys(keys))
+        for start in range(0, len(distinct), 500):  # sqlite's bound-parameter limit
+            part = distinct[start:start + 500]
+            rows = db.execute(f"SELECT key, graph FROM graphs WHERE key IN ({','.join('?' * len(part))})", part)
+            found.update(rows)
+        return [SceneGraph.from_dict({**json.loads(found[k]), "caption": c}, f"{self.path}: {k}") if k in found
+                else None for c, k in zip(captions, keys)]
 
     def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
-        keys = [caption_key(c, self.name) for c in captions]
-        todo = list(dict.fromkeys(c for c, k in zip(captions, keys) if k not in self.graphs))
+        graphs = self.lookup(captions)
+        todo = list(dict.fromkeys(c for c, g in zip(captions, graphs) if g is None))
         self.misses += len(todo)
         self.hits += len(captions) - len(todo)
         if todo:
-            new = self.parser.parse(todo)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                for c, g in zip(todo, new):
-                    k = caption_key(c, self.name)
-                    self.graphs[k] = g
-                    f.write(json.dumps({"key": k, "graph": g.to_dict()}, ensure_ascii=False) + "\n")
+            new = dict(zip(todo, self.parser.parse(todo)))
+            db = self._connect()
+            with db:
+                db.executemany("INSERT OR IGNORE INTO graphs VALUES (?, ?)",
+                               [(caption_key(c, self.name), _graph_json(g)) for c, g in new.items()])
+            graphs = [g if g is not None else new[c] for c, g in zip(captions, graphs)]
         # the stored graph carries the caption it was parsed from; hand back the caller's own
-        return [SceneGraph(self.graphs[k].objects, self.graphs[k].relations, c) for c, k in zip(captions, keys)]
+        return [SceneGraph(g.objects, g.relations, c) for c, g in zip(captions, graphs)]
 
 
-def _count_lines(path: Path) -> int:
+def _graph_json(g: SceneGraph) -> str:
+    d = g.to_dict()
+    d.pop("caption", None)
+    return json.dumps(d, ensure_ascii=False)
+
+
+def _is_sqlite(path: Path) -> bool:
     with open(path, "rb") as f:
-        return sum(1 for _ in f)
+        return f.read(16) == b"SQLite format 3\x00"
+
+
+def _import_jsonl(path: Path) -> None:
+    """An older JSONL cache ({"key", "graph"} per line) into sqlite at the same path; the JSONL kept as a
+    backup. A torn last line (an interrupted append) is dropped; any other bad line is an error."""
+    import os
+    import sqlite3
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            rows.append((record["key"], _graph_json(SceneGraph.from_dict(record["graph"], f"{path}:{lineno}"))))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if lineno == len(lines):
+                break  # a torn last line from an interrupted write: re-parsed when met
+            raise GraphFormatError(f"{path}:{lineno}: not a cache record") from None
+    tmp = path.with_name(f".{path.name}.import{os.getpid()}")
+    db = sqlite3.connect(tmp)
+    db.execute("CREATE TABLE graphs (key TEXT PRIMARY KEY, graph TEXT NOT NULL)")
+    db.executemany("INSERT OR IGNORE INTO graphs VALUES (?, ?)", rows)
+    db.commit()
+    db.close()
+    os.replace(path, path.with_name(path.name + ".jsonl-backup"))
+    os.replace(tmp, path)
 
 
 def make_parser(spec: str = "spacy", cache: str | Path | None = None, **kwargs) -> Parser:
-    """`spacy` or `seq2seq:MODEL_DIR`, optionally behind a cache file."""
+    """`spacy` or `seq2seq:MODEL_DIR`, optionally behind a cache file (then the parser, and spaCy with it,
+    is loaded only when a caption is not cached)."""
+    from functools import partial
+
     if spec == "spacy":
-        parser: Parser = SpacyParser(**kwargs)
+        name, build = "spacy", partial(SpacyParser, **kwargs)
     elif spec.startswith("seq2seq:"):
-        parser = Seq2SeqParser(spec.split(":", 1)[1])
+        name, build = "seq2seq", partial(Seq2SeqParser, spec.split(":", 1)[1])
     else:
         raise ValueError(f"unknown parser {spec!r}; use 'spacy' or 'seq2seq:/path/to/model_dir'")
-    return GraphCache(parser, cache) if cache else parser
+    return GraphCache(build, cache, name=name) if cache else build()

@@ -49,6 +49,7 @@ class DataConfig:
     graph_cache: str | None = None  # wds: GraphCache JSONL from `bindclip parse --cache`, else parse in workers
     shuffle_buffer: int = 1000  # wds: records in each stream's shuffle buffer (1: shard order only)
     resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
+    empty_graphs: str = "caption"  # wds, graph methods: a caption parsed to no object is kept as one node, or "skip"
 
 
 # Learning rates when unset. From scratch every parameter takes LR_SCRATCH. Fine-tuning pretrained
@@ -110,6 +111,8 @@ class TrainConfig:
                            ("optim.accum_steps", self.optim.accum_steps)):
             if value < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {value}")
+        if self.data.empty_graphs not in ("caption", "skip"):
+            raise ConfigError(f"data.empty_graphs: {self.data.empty_graphs!r}; use 'caption' or 'skip'")
         if self.data.source == "wds" and not self.data.shards:
             raise ConfigError("data.shards: needed when data.source is 'wds' (e.g. /data/{00000..00099}.tar)")
         if self.run.precision not in ("auto", "fp32", "bf16"):

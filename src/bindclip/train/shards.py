@@ -249,16 +249,20 @@ class ShardBatches(IterableDataset):
         except GraphFormatError:
             skipped["malformed graph"] += 1
             return None
+        if not graph.objects:  # "click to enlarge", "IMG_0042.JPG": nothing to bind
+            if self.cfg.data.empty_graphs == "skip":
+                skipped["empty graph"] += 1
+                return None
+            skipped["empty graph (kept: the caption as one node)"] += 1
         return image, SimpleNamespace(caption=caption, graph=graph)
 
     def _parse(self, caption: str) -> SceneGraph:
         """Through the graph cache when one is configured, else the spaCy parser (loaded only when a
         record carries no graph of its own)."""
         if self._graphs is None:
-            from ..graphs.parse import GraphCache, SpacyParser
+            from ..graphs.parse import make_parser
 
-            cache = self.cfg.data.graph_cache
-            self._graphs = GraphCache(SpacyParser(), cache) if cache else SpacyParser()
+            self._graphs = make_parser("spacy", cache=self.cfg.data.graph_cache)
         return self._graphs.parse([caption])[0]
 
 
