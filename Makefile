@@ -37,6 +37,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/eval.py
 	$(BIN)/python benchmarks/open_clip_parity.py
 	$(BIN)/python benchmarks/zeroshot_memory.py
+	$(BIN)/python benchmarks/shard_resume.py
+	$(BIN)/python benchmarks/graph_cache.py
+	$(BIN)/python benchmarks/annotate.py
 	$(BIN)/python benchmarks/probes.py
 
 clean:
