@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("gold", help="CSV with columns caption and scene_graph")
     p.add_argument("--graphs", help="parsed graphs (JSONL, in the gold file's order); default: parse now")
     p.add_argument("--parser", default="spacy", help="parser to run when --graphs is not given")
-    p.add_argument("--cache", help="graph cache JSONL for the parser")
+    p.add_argument("--cache", help="graph cache (sqlite) for the parser")
     p.add_argument("--json", default="parse-eval.json", help="where to save the scores (JSON)")
     p.set_defaults(func=cmd_parse_eval)
 
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.add_argument("--device", default="cpu")
     p.add_argument("--parser", help="OC-CLIP's caption parser: spacy (default) or seq2seq:MODEL_DIR")
-    p.add_argument("--graph-cache", help="graph cache JSONL, so captions are parsed once across runs")
+    p.add_argument("--graph-cache", help="graph cache (sqlite), so captions are parsed once across runs")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("eval-graphs", help="text-only SugarCrepe check: how often the parser tells the pair apart")

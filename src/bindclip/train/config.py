@@ -46,7 +46,7 @@ class DataConfig:
     workers: int = 2
     shards: str | None = None  # wds: "/data/cc3m/{00000..00099}.tar" or "pipe:curl -s URL" patterns
     image_size: int | None = None  # unset, or the model's input size: images follow the backbone's preprocessing
-    graph_cache: str | None = None  # wds: GraphCache JSONL from `bindclip parse --cache`, else parse in workers
+    graph_cache: str | None = None  # wds: graph cache (sqlite) from `bindclip parse --cache`, else parse in workers
     shuffle_buffer: int = 1000  # wds: records in each stream's shuffle buffer (1: shard order only)
     resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
     empty_graphs: str = "caption"  # wds, graph methods: a caption parsed to no object is kept as one node, or "skip"
