@@ -78,3 +78,14 @@ def test_text_encoding_stops_at_the_last_eot_exactly(tmp_path, custom_text):
     tokens = get_tokenizer(bb)(["a red circle", "a large blue square to the left of a small green cross", ""])
     assert tokens.shape[1] == 32 and int(tokens.argmax(-1).max()) < 15
     assert torch.allclose(encode_text(model, tokens), model.encode_text(tokens, normalize=True), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["bindclip-vit-tiny-32", "bindclip-vit-tiny-64", "bindclip-siglip-tiny-32",
+                                  "bindclip-siglip-tiny-64"])
+def test_bindclip_configs_are_plain_open_clip_configs(name):
+    """Registered with open_clip, they build there too (open_clip_train can train them); their raw-pixel
+    preprocessing lives in bindclip, not in the JSON."""
+    import open_clip
+
+    assert open_clip.create_model(name).visual.image_size[0] in (32, 64)
+    assert BackboneConfig(name).resolved_preprocess().mean == (0.0, 0.0, 0.0)

@@ -17,7 +17,7 @@ from open_clip.timm_model import TimmModel
 from open_clip.transformer import VisionTransformer, text_global_pool
 from torch import nn
 
-from .preprocess import PreprocessConfig, resolve_preprocess, warn_quick_gelu
+from .preprocess import RAW_PIXELS, PreprocessConfig, resolve_preprocess, warn_quick_gelu
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
@@ -38,8 +38,11 @@ class BackboneConfig:
 
     def resolved_preprocess(self) -> PreprocessConfig:
         """The preprocessing these weights expect (see bindclip.models.preprocess)."""
-        return resolve_preprocess(self.config_file or self.name, None if self.config_file else self.tag,
-                                  model_config(self), self.preprocess)
+        mc = model_config(self)
+        if not self.config_file and self.name.startswith("bindclip-"):
+            mc = {**mc, "preprocess_cfg": RAW_PIXELS}
+        return resolve_preprocess(self.config_file or self.name, None if self.config_file else self.tag, mc,
+                                  self.preprocess)
 
 
 def parse_model_spec(spec: str) -> BackboneConfig:

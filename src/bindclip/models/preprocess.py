@@ -3,14 +3,15 @@ own transform functions, so a pretrained tower sees pixels exactly as it saw the
 
 Resolution, later winning (open_clip's merge order, plus the tag open_clip would take from `pretrained`):
     open_clip's PreprocessCfg defaults (OpenAI mean/std, bicubic, shortest side + centre crop)
-    < the model config's "preprocess_cfg" (bindclip's tiny configs: raw [0, 1] pixels, see below)
+    < a JSON config file's "preprocess_cfg" (bindclip's tiny configs: RAW_PIXELS, see below)
     < the pretrained tag the weights came from (`NAME@TAG:WEIGHTS`; with no tag, the one
       preprocessing every tag of NAME agrees on)
     < fields set explicitly in `model.backbone.preprocess`.
 The image size is always the model's input size (vision_cfg.image_size).
 
 bindclip's tiny from-scratch configs (`bindclip-*`) train on the built-in world's renders as they are:
-mean 0, std 1 (pixels in [0, 1]), bicubic, shortest side + centre crop for photos.
+mean 0, std 1 (pixels in [0, 1]), bicubic, shortest side + centre crop for photos. It is kept here, not
+in their JSON files, so those stay plain open_clip model configs (open_clip.create_model builds them).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 
 TAG_KEYS = ("mean", "std", "interpolation", "resize_mode")  # what a pretrained tag says about pixels
+RAW_PIXELS = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "interpolation": "bicubic", "resize_mode": "shortest"}
 
 
 class PreprocessError(ValueError):
