@@ -128,3 +128,23 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_two_torchrun_ranks_read_shards_and_resume(tmp_path):
+    """2 gloo ranks x 2 workers on img2dataset shards: no nodesplitter error, every rank's stream positions
+    in the checkpoint, and a resume (longer run) continues from them."""
+    from test_shards import write_img2dataset_shards
+
+    pattern, _ = write_img2dataset_shards(tmp_path / "shards")
+    cli = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(_free_port()), "-m", "bindclip", "train", "--method", "clip", "--preset", "world-small", "--out",
+           str(tmp_path / "run"), "data.source=wds", f"data.shards={pattern}", "data.workers=2", "data.batch_size=4",
+           "run.save_every=3", "run.log_every=3", "run.threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(cli + ["run.steps=3"], check=True, env=env, capture_output=True)
+    data = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["data"]
+    assert data["streams"] == 4 and len(data["positions"]) == 2 and all(len(p) == 2 for p in data["positions"])
+    cli[cli.index("--master_port") + 1] = str(_free_port())
+    subprocess.run(cli + ["run.steps=5", "--resume"], check=True, env=env, capture_output=True)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 5] and rows[-1]["epoch"] == 0
