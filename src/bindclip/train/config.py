@@ -299,6 +299,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), metho
     return cfg.resolved(explicit_world_size="image_size" in ((user.get("data") or {}).get("world") or {}))
 
 
+def read_run_config(path: str | Path) -> TrainConfig:
+    """A run's config.json (or an export's bindclip_config.json), validated and resolved."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except OSError:
+        raise FileNotFoundError(f"{path}: no run config (is this a bindclip run directory?)") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    return from_dict(TrainConfig, d.get("train_config", d), str(path)).validate().resolved()
+
+
 # what a resumed run may change from its config.json: how long it runs and how it logs, saves and computes
 RESUME_MAY_CHANGE = ("run.steps", "run.log_every", "run.save_every", "run.keep", "run.threads", "run.device")
 
@@ -316,13 +328,7 @@ def resume_config(run_config: str | Path, path: str | Path | None = None, overri
     line sets to another value is an error naming it, unless it is one a resumed run may change
     (RESUME_MAY_CHANGE), which then applies."""
     saved_path = Path(run_config)
-    try:
-        saved_dict = json.loads(saved_path.read_text())
-    except OSError:
-        raise ConfigError(f"{saved_path}: no run config to resume (is --out the run's directory?)") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{saved_path}: not valid JSON ({e})") from None
-    saved = from_dict(TrainConfig, saved_dict, str(saved_path)).validate().resolved()
+    saved = read_run_config(saved_path)
     d, user, where = _given(path, overrides, method, preset)
     asked = from_dict(TrainConfig, merge(saved.to_dict(), merge(d, user)), where).validate()
     mine, theirs = _leaves(saved.to_dict()), _leaves(asked.to_dict())

@@ -17,7 +17,7 @@ import torch
 
 from .. import __version__
 from .checkpoint import load_checkpoint
-from .config import ConfigError, TrainConfig, from_dict
+from .config import TrainConfig, read_run_config
 from .loop import build_model
 
 WEIGHTS, CONFIG = "model.safetensors", "bindclip_config.json"
@@ -40,16 +40,6 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt"
             "train_config": cfg.to_dict()}
     (out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     return out
-
-
-def read_run_config(path: Path) -> TrainConfig:
-    try:
-        d = json.loads(path.read_text())
-    except OSError:
-        raise FileNotFoundError(f"{path}: no run config (is this a bindclip run directory?)") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    return from_dict(TrainConfig, d.get("train_config", d), str(path)).validate().resolved()
 
 
 def load(spec: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
