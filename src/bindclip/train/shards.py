@@ -194,7 +194,7 @@ class ShardBatches(IterableDataset):
         d = self.cfg.data
         stream = ShardStream(self.urls, self.cfg.run.seed, self.rank * nw + role, n_streams, d.shuffle_buffer,
                              d.resampled, skipped, saved.get("stream"))
-        made, usable, epoch = saved.get("batches", 0), 0, stream.epoch
+        made, usable, epoch = saved.get("batches", 0), int(bool(saved)), stream.epoch  # resumed: usable before
         images, samples = [], []  # a batch may span the end of one epoch and the start of the next
         for (e, j, k), record in stream.records():
             if e != epoch:
