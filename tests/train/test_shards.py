@@ -141,3 +141,13 @@ def test_empty_graph_captions_are_counted_kept_or_skipped(tmp_path, rule):
     skipped = json.loads((tmp_path / "run" / "skipped.json").read_text())
     key = "empty graph" if rule == "skip" else "empty graph (kept: the caption as one node)"
     assert list(skipped) == [key] and skipped[key] in (1, 2)  # 2 steps of 8 draw 16 or more of epoch 0's 18
+
+
+def test_resampled_epochs_hold_train_num_samples(tmp_path):
+    pattern, captions = write_img2dataset_shards(tmp_path)
+    base = [f"data.shards={pattern}", "data.source=wds", "data.workers=2", "data.batch_size=1", "data.resampled=true"]
+    cfg = load_config(None, base + ["data.train_num_samples=20"], method="clip", preset="world-small")
+    first = epoch_captions(cfg, 0, 1, 0)
+    assert len(first) == 20 and set(first) <= set(captions)  # 10 per stream, drawn with replacement
+    with pytest.raises(ConfigError, match="data.train_num_samples: sets the epoch of resampled shards"):
+        load_config(None, base[:-1] + ["data.train_num_samples=20"], method="clip", preset="world-small")

@@ -49,6 +49,7 @@ class DataConfig:
     graph_cache: str | None = None  # wds: graph cache (sqlite) from `bindclip parse --cache`, else parse in workers
     shuffle_buffer: int = 1000  # wds: records in each stream's shuffle buffer (1: shard order only)
     resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
+    train_num_samples: int | None = None  # wds, resampled: samples an epoch (over all streams); unset: a pass's worth
     empty_graphs: str = "caption"  # wds, graph methods: a caption parsed to no object is kept as one node, or "skip"
 
 
@@ -111,6 +112,10 @@ class TrainConfig:
                            ("optim.accum_steps", self.optim.accum_steps)):
             if value < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {value}")
+        if self.data.train_num_samples is not None and not (self.data.resampled and self.data.train_num_samples > 0):
+            raise ConfigError("data.train_num_samples: sets the epoch of resampled shards (data.resampled=true) and "
+                              f"must be > 0, got {self.data.train_num_samples}; without resampling an epoch is one "
+                              f"pass over the shards")
         if self.data.empty_graphs not in ("caption", "skip"):
             raise ConfigError(f"data.empty_graphs: {self.data.empty_graphs!r}; use 'caption' or 'skip'")
         if self.data.source == "wds" and not self.data.shards:

@@ -49,12 +49,14 @@ def expand_urls(pattern: str) -> list[str]:
 
 
 def stream_shards(urls: list[str], seed: int, epoch: int, stream: int, n_streams: int,
-                  resampled: bool = False) -> list[str]:
+                  resampled: bool = False, quota: int | None = None) -> list[str]:
     """The shards stream `stream` of `n_streams` reads in `epoch`. Split here, once, by the trainer's own
     (rank, worker): webdataset's split_by_node/split_by_worker read them from the environment, and the
-    checkpoint must name the stream it resumes."""
-    if resampled:  # with replacement, as many as the stream would get without
-        return random.Random(hash_seed(seed, epoch, stream)).choices(urls, k=max(1, len(urls) // n_streams))
+    checkpoint must name the stream it resumes. Resampled: drawn with replacement, as many as the stream
+    would get without, or (with a `quota` of records per epoch) enough never to run out before it."""
+    if resampled:
+        k = quota or max(1, len(urls) // n_streams)
+        return random.Random(hash_seed(seed, epoch, stream)).choices(urls, k=k)
     order = list(urls)
     random.Random(hash_seed(seed, epoch)).shuffle(order)
     return order[stream::n_streams]
@@ -69,9 +71,10 @@ class ShardStream:
     bounded span (at most the last 3 x bufsize records), whatever the step."""
 
     def __init__(self, urls: list[str], seed: int, stream: int, n_streams: int, bufsize: int,
-                 resampled: bool = False, skipped: Counter | None = None, state: dict | None = None):
+                 resampled: bool = False, skipped: Counter | None = None, state: dict | None = None,
+                 quota: int | None = None):
         self.urls, self.seed, self.stream, self.n_streams = urls, seed, stream, n_streams
-        self.bufsize, self.resampled = max(1, bufsize), resampled
+        self.bufsize, self.resampled, self.quota = max(1, bufsize), resampled, quota  # quota: records an epoch
         self.skipped = skipped if skipped is not None else Counter()
         state = state or {"epoch": 0, "shard": 0, "record": 0, "reads": 0, "buffer": [], "rng": None}
         self.epoch, self.shard, self.record = state["epoch"], state["shard"], state["record"]
@@ -139,14 +142,19 @@ class ShardStream:
     def records(self):
         """Yields ((epoch, shard, record), record dict) forever, epoch after epoch."""
         while True:
-            shards = stream_shards(self.urls, self.seed, self.epoch, self.stream, self.n_streams, self.resampled)
+            shards = stream_shards(self.urls, self.seed, self.epoch, self.stream, self.n_streams, self.resampled,
+                                   self.quota)
             if self._refill:
                 self._restore(shards)
             fresh, read = self.shard == 0 and self.record == 0 and not self.buffer, 0
             for j in range(self.shard, len(shards)):
+                if self.quota and self.reads >= self.quota:
+                    break  # resampled with data.train_num_samples: the epoch has its records
                 for k, rec in enumerate(self._read(shards[j])):
                     if j == self.shard and k < self.record:
                         continue  # read before the checkpoint (raw bytes, within one shard)
+                    if self.quota and self.reads >= self.quota:
+                        break
                     self.shard, self.record = j, k + 1
                     self._push((j, k, self.reads), rec)
                     self.reads += 1
@@ -154,7 +162,8 @@ class ShardStream:
                     if len(self.buffer) >= self.bufsize:
                         ref, rec = self._pick()
                         yield (self.epoch, ref[0], ref[1]), rec
-                self.shard, self.record = j + 1, 0
+                else:
+                    self.shard, self.record = j + 1, 0
             if fresh and not read:
                 raise ValueError(f"data.shards: no usable record in {shards} "
                                  f"(skipped: {dict(self.skipped) or 'nothing read'})")
@@ -192,8 +201,9 @@ class ShardBatches(IterableDataset):
         saved = self.start.get(role, {})
         skipped: Counter = Counter()
         d = self.cfg.data
+        quota = -(-d.train_num_samples // n_streams) if d.train_num_samples else None
         stream = ShardStream(self.urls, self.cfg.run.seed, self.rank * nw + role, n_streams, d.shuffle_buffer,
-                             d.resampled, skipped, saved.get("stream"))
+                             d.resampled, skipped, saved.get("stream"), quota)
         made, usable, epoch = saved.get("batches", 0), int(bool(saved)), stream.epoch  # resumed: usable before
         images, samples = [], []  # a batch may span the end of one epoch and the start of the next
         for (e, j, k), record in stream.records():
