@@ -12,7 +12,6 @@ prompts); reported: top-1 (accuracy), top-5 and the mean per-class recall.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,15 +92,13 @@ def classifier(scorer, prompts: list[list[str]], chunk: int = CAPTION_CHUNK):
     scorer.parse_ahead([p for ps in prompts for p in ps])
     graphs, owner, weight = [], [], []
     for k, ps in enumerate(prompts):
-        distinct = Counter()
-        first = {}
+        alike: dict = {}
         for g in scorer.graphs(ps):
-            distinct[graph_key(g)] += 1
-            first.setdefault(graph_key(g), g)
-        for key, n in distinct.items():
-            graphs.append(first[key])
+            alike.setdefault(graph_key(g), []).append(g)
+        for group in alike.values():
+            graphs.append(group[0])
             owner.append(k)
-            weight.append(n / len(ps))
+            weight.append(len(group) / len(ps))
     chunks = [scorer.encode_captions([g.caption for g in graphs[i:i + chunk]], graphs[i:i + chunk])
               for i in range(0, len(graphs), chunk)]
     return GraphClassifier(chunks, torch.tensor(owner), torch.tensor(weight))

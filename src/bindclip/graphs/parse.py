@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
@@ -551,9 +553,6 @@ class GraphCache:
         return self._parser
 
     def _connect(self):
-        import os
-        import sqlite3
-
         if self._db is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db, self._pid = sqlite3.connect(self.path, timeout=120), os.getpid()
@@ -583,14 +582,14 @@ class GraphCache:
         self.misses += len(todo)
         self.hits += len(captions) - len(todo)
         if todo:
-            new = dict(zip(todo, self.parser.parse(todo)))
+            # lookup hands back the caller's caption; a parser's graph gets it here, once
+            new = {c: SceneGraph(g.objects, g.relations, c) for c, g in zip(todo, self.parser.parse(todo))}
             db = self._connect()
             with db:
                 db.executemany("INSERT OR IGNORE INTO graphs VALUES (?, ?)",
                                [(caption_key(c, self.name), _graph_json(g)) for c, g in new.items()])
             graphs = [g if g is not None else new[c] for c, g in zip(captions, graphs)]
-        # the stored graph carries the caption it was parsed from; hand back the caller's own
-        return [SceneGraph(g.objects, g.relations, c) for c, g in zip(captions, graphs)]
+        return graphs
 
 
 def _graph_json(g: SceneGraph) -> str:
@@ -607,9 +606,6 @@ def _is_sqlite(path: Path) -> bool:
 def _import_jsonl(path: Path) -> None:
     """An older JSONL cache ({"key", "graph"} per line) into sqlite at the same path; the JSONL kept as a
     backup. A torn last line (an interrupted append) is dropped; any other bad line is an error."""
-    import os
-    import sqlite3
-
     lines = path.read_text(encoding="utf-8").splitlines()
     rows = []
     for lineno, line in enumerate(lines, 1):

@@ -57,8 +57,8 @@ def tag_preprocess(name: str, tag: str | None) -> dict:
         if tag not in tags:
             raise PreprocessError(f"{name}@{tag}: open_clip knows no pretrained tag {tag!r} for {name}; "
                                   f"its tags: {', '.join(tags) or 'none'}")
-        return {k: open_clip.get_pretrained_cfg(name, tag)[k] for k in TAG_KEYS
-                if k in open_clip.get_pretrained_cfg(name, tag)}
+        found = open_clip.get_pretrained_cfg(name, tag)
+        return {k: found[k] for k in TAG_KEYS if k in found}
     choices = {t: tuple(open_clip.get_pretrained_cfg(name, t).get(k) for k in TAG_KEYS) for t in tags}
     if len(set(choices.values())) > 1:
         groups: dict[tuple, list[str]] = {}

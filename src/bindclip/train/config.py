@@ -137,18 +137,16 @@ class TrainConfig:
         except ValueError as e:
             raise ConfigError(f"model.backbone: {e}") from None
         world = self.data.world
-        if world.image_size != pre.size:
-            if explicit_world_size or self.data.source != "world":
-                if self.data.source == "world":
-                    raise ConfigError(f"data.world.image_size: the world renders {world.image_size} px images but "
-                                      f"{m.backbone.config_file or m.backbone.name} takes {pre.size} px; set "
-                                      f"data.world.image_size={pre.size} (or leave it unset)")
-            else:
-                try:
-                    world = dataclasses.replace(world, image_size=pre.size)
-                except ValueError as e:
-                    raise ConfigError(f"data.world.image_size: {m.backbone.name} takes {pre.size} px images, "
-                                      f"which the world cannot render ({e})") from None
+        if self.data.source == "world" and world.image_size != pre.size:
+            if explicit_world_size:
+                raise ConfigError(f"data.world.image_size: the world renders {world.image_size} px images but "
+                                  f"{m.backbone.config_file or m.backbone.name} takes {pre.size} px; set "
+                                  f"data.world.image_size={pre.size} (or leave it unset)")
+            try:
+                world = dataclasses.replace(world, image_size=pre.size)
+            except ValueError as e:
+                raise ConfigError(f"data.world.image_size: {m.backbone.name} takes {pre.size} px images, "
+                                  f"which the world cannot render ({e})") from None
         if self.data.image_size not in (None, pre.size):
             raise ConfigError(f"data.image_size: {self.data.image_size} px, but {m.backbone.name} takes {pre.size} px "
                               f"images; leave it unset (images follow the backbone's preprocessing)")
