@@ -45,3 +45,18 @@ def test_training_on_annotated_shards_never_loads_a_parser(tmp_path, monkeypatch
                              "data.batch_size=4", "run.steps=3", "model.binding.dim=32", "model.binding.heads=2"],
                       method="oc-clip", preset="world-small")
     assert train(cfg, tmp_path / "run", progress=False)["step"] == 3
+
+
+def test_a_malformed_json_member_is_kept_unannotated_and_counted(tmp_path):
+    import webdataset as wds
+
+    (tmp_path / "in").mkdir()
+    with wds.TarWriter(str(tmp_path / "in" / "00000.tar")) as sink:
+        sink.write({"__key__": "a", "txt": b"a red car", "json": b'{"caption": "a red car"}'})
+        sink.write({"__key__": "b", "txt": b"a blue car", "json": b'{"caption": '})  # torn by a crash
+    out = tmp_path / "out"
+    assert main(["parse", "--shards", str(tmp_path / "in" / "00000.tar"), "-o", str(out)]) == 0
+    records = list(wds.tarfile_to_samples()([{"url": str(out / "00000.tar")}]))
+    assert json.loads(records[0]["json"])["graph"]["objects"] and records[1]["json"] == b'{"caption": '
+    summary = json.loads((out / "annotate.json").read_text())
+    assert (summary["samples"], summary["malformed_json"], summary["no_caption"]) == (2, 1, 0)

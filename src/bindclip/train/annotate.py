@@ -7,28 +7,20 @@ Each input shard becomes OUT/<same name>: every member kept as it was, the json 
 `n_process` processes, each loading spaCy once and parsing its shard's captions in one batch (spaCy's
 pipe). An output shard is written to a temporary name and renamed when complete, so an interrupted
 pass resumes by skipping the shards already there. OUT/annotate.json counts, per shard, samples,
-captions that parse to an empty graph and samples left without a caption (kept, unannotated).
+captions that parse to an empty graph, and samples left unannotated (kept as they were): without a
+caption, or with a json member that is not valid JSON.
 """
 from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..atomic import write_json
+from .shards import record_caption, record_meta
 
-
-def caption_of(record: dict) -> str | None:
-    """The sample's caption: its txt member, else its json "caption" (img2dataset writes both)."""
-    if "txt" in record:
-        return record["txt"].decode("utf-8", "replace").strip() or None
-    if "json" in record:
-        try:
-            caption = json.loads(record["json"]).get("caption")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            return None
-        return caption.strip() if isinstance(caption, str) and caption.strip() else None
-    return None
+COUNTS = ("samples", "empty_graphs", "no_caption", "malformed_json")
 
 
 _PARSER = None
@@ -49,21 +41,24 @@ def annotate_shard(url: str, out_dir: str, parser_spec: str = "spacy") -> dict:
 
     out = Path(out_dir) / Path(url).name
     records = list(wds.tarfile_to_samples()([{"url": url}]))
-    captions = [caption_of(r) for r in records]
+    metas = [record_meta(r) for r in records]
+    captions = [record_caption(r, m) if m is not None else None for r, m in zip(records, metas)]
+    captions = [(c.strip() or None) if isinstance(c, str) else None for c in captions]
     todo = [c for c in captions if c]
     graphs = iter(_parser(parser_spec).parse(todo)) if todo else iter(())
-    counts = {"samples": len(records), "empty_graphs": 0, "no_caption": 0}
+    counts = dict.fromkeys(COUNTS, 0) | {"samples": len(records)}
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     with wds.TarWriter(str(tmp)) as sink:
-        for record, caption in zip(records, captions):
+        for record, meta, caption in zip(records, metas, captions):
             sample = {k: v for k, v in record.items() if not k.startswith("__") or k == "__key__"}
-            if caption is None:
+            if meta is None:  # kept as it is, unannotated: its json cannot take a graph
+                counts["malformed_json"] += 1
+            elif caption is None:
                 counts["no_caption"] += 1
             else:
                 graph = next(graphs).to_dict()
                 graph.pop("caption", None)
                 counts["empty_graphs"] += not graph["objects"]
-                meta = json.loads(record["json"]) if "json" in record else {}
                 sample["json"] = json.dumps({**meta, "caption": meta.get("caption", caption), "graph": graph},
                                             ensure_ascii=False).encode()
             sink.write(sample)
@@ -92,16 +87,9 @@ def annotate_shards(urls: list[str], out_dir: str | Path, n_process: int = 1, pa
     bar = tqdm(total=len(urls), initial=len(urls) - len(todo), desc="annotate", unit="shard",
                disable=not progress or None)
     jobs = [(u, str(out_dir), parser_spec) for u in todo]
-    if n_process > 1:
-        with get_context("spawn").Pool(n_process) as pool:  # spawn: no forked spaCy or torch state
-            results = pool.imap_unordered(_annotate_one, jobs)
-            for url, counts in results:
-                done[Path(url).name] = counts
-                write_json(summary_path, summarise(done))
-                bar.update(1)
-    else:
-        for job in jobs:
-            url, counts = _annotate_one(job)
+    # spawn, not fork: no forked spaCy or torch state in the workers
+    with get_context("spawn").Pool(n_process) if n_process > 1 else nullcontext() as pool:
+        for url, counts in pool.imap_unordered(_annotate_one, jobs) if pool else map(_annotate_one, jobs):
             done[Path(url).name] = counts
             write_json(summary_path, summarise(done))
             bar.update(1)
@@ -110,5 +98,5 @@ def annotate_shards(urls: list[str], out_dir: str | Path, n_process: int = 1, pa
 
 
 def summarise(shards: dict) -> dict:
-    totals = {k: sum(c[k] for c in shards.values()) for k in ("samples", "empty_graphs", "no_caption")}
+    totals = {k: sum(c.get(k, 0) for c in shards.values()) for k in COUNTS}
     return {**totals, "shards": dict(sorted(shards.items()))}

@@ -48,6 +48,21 @@ def expand_urls(pattern: str) -> list[str]:
     return [u for part in pattern.split("::") for u in braceexpand.braceexpand(part)]
 
 
+def record_meta(record: dict) -> dict | None:
+    """A record's json member as a dict: {} when it has none, None when it is malformed."""
+    if "json" not in record:
+        return {}
+    try:
+        return json.loads(record["json"])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def record_caption(record: dict, meta: dict):
+    """The sample's caption: its txt member, else its json "caption" (img2dataset writes both)."""
+    return record["txt"].decode("utf-8", "replace").strip() if "txt" in record else meta.get("caption")
+
+
 def stream_shards(urls: list[str], seed: int, epoch: int, stream: int, n_streams: int,
                   resampled: bool = False, quota: int | None = None) -> list[str]:
     """The shards stream `stream` of `n_streams` reads in `epoch`. Split here, once, by the trainer's own
@@ -233,14 +248,11 @@ class ShardBatches(IterableDataset):
         if key is None:
             skipped["no image"] += 1
             return None
-        meta = {}
-        if "json" in record:
-            try:
-                meta = json.loads(record["json"])
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                skipped["malformed json"] += 1
-                return None
-        caption = record["txt"].decode("utf-8", "replace").strip() if "txt" in record else meta.get("caption")
+        meta = record_meta(record)
+        if meta is None:
+            skipped["malformed json"] += 1
+            return None
+        caption = record_caption(record, meta)
         if not caption:
             skipped["no caption"] += 1
             return None
