@@ -1,11 +1,11 @@
 # Two commands a newcomer needs: `make test` and `make demo`. Both build .venv themselves.
+# `make test-fast` leaves out the tests marked slow; `make lint` runs what CI checks besides the tests.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SHARED ?= ../shared
 
-.PHONY: venv test demo report-check bench clean
+.PHONY: venv test test-fast lint demo report-check bench clean
 
 venv: $(STAMP)
 
@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# the main job: 5 trainings on the built-in world, held-out benchmarks, probes -> runs/demo/report.html
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+# the main job: every method trained on the built-in world, held-out benchmarks, probes -> runs/demo/report.html
 demo: $(STAMP)
 	$(BIN)/bindclip demo --out runs/demo
 
@@ -41,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/graph_cache.py
 	$(BIN)/python benchmarks/annotate.py
 	$(BIN)/python benchmarks/probes.py
+	$(BIN)/python benchmarks/local_loss_ablation.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

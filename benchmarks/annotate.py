@@ -8,6 +8,7 @@ written as img2dataset shards (small JPEG + txt + json) for the annotation pass,
 the same spaCy parser for the reference. Both times include loading spaCy. Prints one JSON line; the bar
 is annotate/parse captions-per-second >= 0.8.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,16 @@ def write_shards(root: Path, caps: list[str], per_shard: int) -> list[str]:
     for s in range(0, len(caps), per_shard):
         urls.append(str(root / f"{s // per_shard:05d}.tar"))
         with wds.TarWriter(urls[-1]) as sink:
-            for i, c in enumerate(caps[s:s + per_shard]):
+            for i, c in enumerate(caps[s : s + per_shard]):
                 key = f"{s // per_shard:05d}{i:04d}"
-                sink.write({"__key__": key, "jpg": jpg, "txt": c.encode(),
-                            "json": json.dumps({"key": key, "caption": c, "status": "success"}).encode()})
+                sink.write(
+                    {
+                        "__key__": key,
+                        "jpg": jpg,
+                        "txt": c.encode(),
+                        "json": json.dumps({"key": key, "caption": c, "status": "success"}).encode(),
+                    }
+                )
     return urls
 
 
@@ -66,9 +73,19 @@ def main(argv=None):
         annotate_s = time.perf_counter() - t
     assert res["samples"] == len(caps) == len(graphs)
     parse_rate, annotate_rate = len(caps) / parse_s, len(caps) / annotate_s
-    print(json.dumps({"benchmark": "annotate", "captions": len(caps), "shards": len(urls),
-                      "parse_captions_per_s": round(parse_rate), "annotate_captions_per_s": round(annotate_rate),
-                      "ratio": round(annotate_rate / parse_rate, 2), "met": annotate_rate / parse_rate >= 0.8}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "annotate",
+                "captions": len(caps),
+                "shards": len(urls),
+                "parse_captions_per_s": round(parse_rate),
+                "annotate_captions_per_s": round(annotate_rate),
+                "ratio": round(annotate_rate / parse_rate, 2),
+                "met": annotate_rate / parse_rate >= 0.8,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Both models are the world-small preset's (bindclip-vit-tiny-32), untrained: spee
 the weights. Timings interleave the two scorers round by round and keep each one's best round.
 Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,13 +59,20 @@ def main(argv=None):
     graphs = [it.graphs[0] for it in items]
     with torch.no_grad():
         choice = best_rates({k: (lambda sc=sc: item_scores(sc, items)[0]) for k, sc in s.items()}, args.n, args.rounds)
-        retrieval = best_rates({k: (lambda sc=sc: sc.score(images, captions, graphs)) for k, sc in s.items()},
-                               args.n, args.rounds)
-    out = {"benchmark": "eval", "backbone": "bindclip-vit-tiny-32", "image_size": s["clip"].image_size,
-           "n": args.n, "threads": torch.get_num_threads(),
-           "choice_images_per_s": choice, "choice_oc_clip_vs_clip": round(choice["oc-clip"] / choice["clip"], 3),
-           "retrieval_images_per_s": retrieval,
-           "retrieval_oc_clip_vs_clip": round(retrieval["oc-clip"] / retrieval["clip"], 3)}
+        retrieval = best_rates(
+            {k: (lambda sc=sc: sc.score(images, captions, graphs)) for k, sc in s.items()}, args.n, args.rounds
+        )
+    out = {
+        "benchmark": "eval",
+        "backbone": "bindclip-vit-tiny-32",
+        "image_size": s["clip"].image_size,
+        "n": args.n,
+        "threads": torch.get_num_threads(),
+        "choice_images_per_s": choice,
+        "choice_oc_clip_vs_clip": round(choice["oc-clip"] / choice["clip"], 3),
+        "retrieval_images_per_s": retrieval,
+        "retrieval_oc_clip_vs_clip": round(retrieval["oc-clip"] / retrieval["clip"], 3),
+    }
     print(json.dumps(out))
 
 

@@ -17,6 +17,7 @@ teaches it. The remaining reading: in a two-object image any caption's two nodes
 objects, so every negative's relation can be checked against the positions of the bound slots.
 Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from bindclip.eval.items import evaluate_choices
 from bindclip.eval.scorer import Scorer
 from bindclip.eval.world import choice_items
 from bindclip.train import load_config
-from bindclip.train.data import training_world, world_loader
+from bindclip.train.data import world_loader
 from bindclip.train.loop import build_loss, build_model, build_optimizer, build_scheduler, train_step
 
 VARIANTS = ("full", "no-local", "no-shared")
@@ -69,8 +70,9 @@ def swap_relation(model: nn.Module, cfg, items) -> float:
 
 def run_variant(variant: str, seed: int, args, items) -> dict:
     over = [f"data.batch_size={args.batch}", f"run.steps={args.steps}", f"run.seed={seed}"]
-    cfg = load_config(None, over + ([] if variant == "full" else ["loss.local_weight=0"]),
-                      method="oc-clip", preset="world-small")
+    cfg = load_config(
+        None, over + ([] if variant == "full" else ["loss.local_weight=0"]), method="oc-clip", preset="world-small"
+    )
     torch.manual_seed(cfg.run.seed)
     model = build_model(cfg)
     trained = WithoutSharedNegatives(model) if variant == "no-shared" else model
@@ -94,14 +96,18 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=200, help="held-out swap-relation items")
     ap.add_argument("--seeds", type=int, default=3, help="training seeds per variant (0, 1, ...)")
     args = ap.parse_args(argv)
-    world = training_world(load_config(None, [], method="oc-clip", preset="world-small").data)
+    world = load_config(None, [], method="oc-clip", preset="world-small").data.training_world()
     items = choice_items(world, "swap-relation", args.n)
     out = {"benchmark": "local_loss_ablation", "preset": "world-small", "batch": args.batch, "steps": args.steps}
     for v in VARIANTS:
         runs = [run_variant(v, seed, args, items) for seed in range(args.seeds)]
         final = [r["swap_relation"][args.steps] for r in runs]
-        out[v] = {"runs": runs, "final": final, "learned_rate": sum(f >= 90 for f in final) / len(final),
-                  "collapsed_rate": sum(f < 65 for f in final) / len(final)}
+        out[v] = {
+            "runs": runs,
+            "final": final,
+            "learned_rate": sum(f >= 90 for f in final) / len(final),
+            "collapsed_rate": sum(f < 65 for f in final) / len(final),
+        }
     print(json.dumps(out))
 
 

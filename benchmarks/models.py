@@ -11,6 +11,7 @@
 4. Bad input: clear errors, finite scores for empty graphs.
 Prints one JSON line; every ratio is measured in this run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,14 @@ def bench_structured_score(device: str, quick: bool) -> dict:
     model = OCCLIP(OCClipConfig()).to(device).eval()
     B, N, R, T = 128, 8, 7, 64
     D = model.score_head.node_proj.in_features
-    g = GraphState(torch.randn(B, N, D), torch.ones(B, N, dtype=torch.bool), torch.randn(B, R, D),
-                   torch.randint(0, N, (B, R)), torch.randint(0, N, (B, R)), torch.ones(B, R, dtype=torch.bool))
+    g = GraphState(
+        torch.randn(B, N, D),
+        torch.ones(B, N, dtype=torch.bool),
+        torch.randn(B, R, D),
+        torch.randint(0, N, (B, R)),
+        torch.randint(0, N, (B, R)),
+        torch.ones(B, R, dtype=torch.bool),
+    )
     g = GraphState(*(t.to(device) for t in vars(g).values()))
     with torch.no_grad():
         patches = model.binding.encode_patches(torch.randn(B, T, model._patch_width(), device=device))
@@ -68,9 +75,19 @@ def bench_structured_score(device: str, quick: bool) -> dict:
         loop_scores = score_matrix_pairwise(model, patches[:k], corner)
         loop = (time.perf_counter() - t) * (B * B) / (k * k)
         err = (loop_scores - model.score_matrix(patches[:k], corner)).abs().max().item()
-    return {"B": B, "nodes": N, "relations": R, "patches": T, "vectorised_s": round(vec, 4),
-            "per_pair_loop_s": round(loop, 2), "loop_pairs_timed": k * k, "speedup": round(loop / vec, 1),
-            "max_abs_diff": err, "bar": 20, "pass": loop / vec >= 20}
+    return {
+        "B": B,
+        "nodes": N,
+        "relations": R,
+        "patches": T,
+        "vectorised_s": round(vec, 4),
+        "per_pair_loop_s": round(loop, 2),
+        "loop_pairs_timed": k * k,
+        "speedup": round(loop / vec, 1),
+        "max_abs_diff": err,
+        "bar": 20,
+        "pass": loop / vec >= 20,
+    }
 
 
 # ---- 2. XAC ------------------------------------------------------------------------------------
@@ -87,6 +104,7 @@ def xac_step(kind: str, device: str):
     def step():
         scores = fn(patches, phrases)
         scores.sum().backward()
+
     return step
 
 
@@ -110,10 +128,15 @@ def peak_rss_mib(step) -> float:
 def xac_peak_memory(kind: str, device: str) -> float:
     """MiB of one forward + backward above its inputs, in a fresh process (allocator caches of other
     runs would hide it); on CUDA the allocator's own peak."""
-    measure = ("b.peak_rss_mib(step)" if device == "cpu" else
-               "(torch.cuda.reset_peak_memory_stats(), step(), torch.cuda.max_memory_allocated() / 2**20)[-1]")
-    code = (f"import sys, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); import models as b; "
-            f"step = b.xac_step({kind!r}, {device!r}); print({measure})")
+    measure = (
+        "b.peak_rss_mib(step)"
+        if device == "cpu"
+        else "(torch.cuda.reset_peak_memory_stats(), step(), torch.cuda.max_memory_allocated() / 2**20)[-1]"
+    )
+    code = (
+        f"import sys, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); import models as b; "
+        f"step = b.xac_step({kind!r}, {device!r}); print({measure})"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return round(float(out.stdout.strip().splitlines()[-1]), 1)
 
@@ -126,11 +149,20 @@ def bench_xac(device: str, quick: bool) -> dict:
     p = F.normalize(torch.randn(8, s["T"], 32, generator=g), dim=-1)
     c = F.normalize(torch.randn(16, 32, generator=g), dim=-1)
     err = (cross_attention_pool_scores(p, c) - cross_attention_pool_loop(p, c)).abs().max().item()
-    out = {**s, "vectorised_s": round(vec, 4), "per_phrase_loop_s": round(loop, 3),
-           "speedup": round(loop / vec, 1), "max_abs_diff": err, "bar": 10, "pass": loop / vec >= 10}
+    out = {
+        **s,
+        "vectorised_s": round(vec, 4),
+        "per_phrase_loop_s": round(loop, 3),
+        "speedup": round(loop / vec, 1),
+        "max_abs_diff": err,
+        "bar": 10,
+        "pass": loop / vec >= 10,
+    }
     if not quick:
-        out["peak_mib"] = {"vectorised": xac_peak_memory("vectorised", device),
-                           "per_phrase_loop": xac_peak_memory("loop", device)}
+        out["peak_mib"] = {
+            "vectorised": xac_peak_memory("vectorised", device),
+            "per_phrase_loop": xac_peak_memory("loop", device),
+        }
     return out
 
 
@@ -171,6 +203,7 @@ def method_step(method: str, backbone: BackboneConfig, images, samples, device: 
 
         def loss():
             return loss_fn(**model(images, tokens))
+
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step():
@@ -178,6 +211,7 @@ def method_step(method: str, backbone: BackboneConfig, images, samples, device: 
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
+
     return step
 
 
@@ -185,9 +219,15 @@ def bench_steps(device: str, quick: bool, size: int, batch: int) -> dict:
     images, samples = world_batch(batch, size)
     name = f"bindclip-vit-tiny-{size}"
     out = {"backbone": name, "batch": batch, "image_size": size}
-    steps = {method: method_step(method, BackboneConfig(bb), images, samples, device)
-             for method, bb in [("clip", name), ("siglip", name.replace("vit", "siglip")), ("oc-clip", name),
-                                ("c2lip", name)]}
+    steps = {
+        method: method_step(method, BackboneConfig(bb), images, samples, device)
+        for method, bb in [
+            ("clip", name),
+            ("siglip", name.replace("vit", "siglip")),
+            ("oc-clip", name),
+            ("c2lip", name),
+        ]
+    }
     times = {m: [] for m in steps}
     for _ in range(1 + (3 if quick else 8)):  # round-robin, so a slow spell hits every method alike
         for m, step in steps.items():
@@ -209,8 +249,14 @@ def bench_bad_input(tmp: str) -> dict:
     model = OCCLIP(OCClipConfig(backbone=BackboneConfig("bindclip-vit-tiny-32"))).eval()
     checks = {}
     try:
-        SceneGraph.from_dict({"objects": [{"name": "dog"}], "caption": "a dog on a mat",
-                              "relations": [{"subject": 0, "predicate": "on", "object": 3}]}, where="graphs.jsonl:7")
+        SceneGraph.from_dict(
+            {
+                "objects": [{"name": "dog"}],
+                "caption": "a dog on a mat",
+                "relations": [{"subject": 0, "predicate": "on", "object": 3}],
+            },
+            where="graphs.jsonl:7",
+        )
         checks["relation_out_of_range"] = "no error"
     except GraphFormatError as e:
         checks["relation_out_of_range"] = str(e)
@@ -243,12 +289,16 @@ def main(argv=None):
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"benchmark": "models", "device": args.device, "threads": torch.get_num_threads(),
-                  "structured_score": bench_structured_score(args.device, args.quick),
-                  "xac": bench_xac(args.device, args.quick),
-                  "train_step": bench_steps(args.device, args.quick, args.size, args.batch),
-                  "bad_input": bench_bad_input(tmp),
-                  "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        result = {
+            "benchmark": "models",
+            "device": args.device,
+            "threads": torch.get_num_threads(),
+            "structured_score": bench_structured_score(args.device, args.quick),
+            "xac": bench_xac(args.device, args.quick),
+            "train_step": bench_steps(args.device, args.quick, args.size, args.batch),
+            "bad_input": bench_bad_input(tmp),
+            "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
     print(json.dumps(result))
 
 

@@ -13,6 +13,7 @@ same run also gives the cosine of the reference to open_clip's features with its
 (`open_clip_defaults`: OpenAI mean/std, shortest side) and with unnormalised [0, 1] pixels squashed to
 the input size (`raw_pixels`, how bindclip fed pretrained towers before). Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ def open_clip_reference(name: str, weights: str, pre: dict):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return open_clip.create_model_and_transforms(
-            name, pretrained=weights, image_mean=pre.get("mean"), image_std=pre.get("std"),
-            image_interpolation=pre.get("interpolation"), image_resize_mode=pre.get("resize_mode"))
+            name,
+            pretrained=weights,
+            image_mean=pre.get("mean"),
+            image_std=pre.get("std"),
+            image_interpolation=pre.get("interpolation"),
+            image_resize_mode=pre.get("resize_mode"),
+        )
 
 
 def min_cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -71,9 +77,11 @@ def measure(spec: str, root: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ViT-B-32 without a tag: the QuickGELU reminder
         model = bindclip.load(f"{name}:{weights}")
-    out = {"load": min_cos(model.encode_image(torch.stack([model.preprocess(im) for im in images])), want),
-           "scorer": min_cos(load_scorer(f"{spec}:{weights}").image_features(images), want),
-           "score": min_cos(model.encode_image(model.prepare_images(images)), want)}
+    out = {
+        "load": min_cos(model.encode_image(torch.stack([model.preprocess(im) for im in images])), want),
+        "scorer": min_cos(load_scorer(f"{spec}:{weights}").image_features(images), want),
+        "score": min_cos(model.encode_image(model.prepare_images(images)), want),
+    }
     ours_train, theirs_train = pixel_transform(model.preprocess_cfg, train=True), []
     mine = []
     for k, im in enumerate(images):
@@ -85,8 +93,15 @@ def measure(spec: str, root: Path) -> dict:
     _, _, default_val = open_clip_reference(name, str(weights), {})
     out["open_clip_defaults"] = min_cos(ref.encode_image(torch.stack([default_val(im) for im in images])), want)
     size = model.image_size
-    raw = torch.stack([torch.from_numpy(np.asarray(im.convert("RGB").resize((size, size))).copy()).permute(2, 0, 1)
-                       for im in images]).float() / 255
+    raw = (
+        torch.stack(
+            [
+                torch.from_numpy(np.asarray(im.convert("RGB").resize((size, size))).copy()).permute(2, 0, 1)
+                for im in images
+            ]
+        ).float()
+        / 255
+    )
     out["raw_pixels"] = min_cos(ref.encode_image(raw), want)
     return out
 
@@ -99,8 +114,17 @@ def main(argv=None):
         results = {spec: measure(spec, Path(tmp)) for spec in args.models.split(",")}
     paths = ("load", "scorer", "score", "train")
     worst = min(r[p] for r in results.values() for p in paths)
-    print(json.dumps({"benchmark": "open_clip_parity", "bar": 0.9999, "min_cosine": worst, "met": worst >= 0.9999,
-                      "models": results}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "open_clip_parity",
+                "bar": 0.9999,
+                "min_cosine": worst,
+                "met": worst >= 0.9999,
+                "models": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ captions/s (best of --repeats timed passes after a warm-up) and the ratios.
 
     python benchmarks/parser.py [--gold ../shared/data/factual_sg/dev.csv]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,17 @@ DEFAULT_GOLD = Path(__file__).resolve().parents[2] / "shared/data/factual_sg/dev
 def sng_graph(out: dict, caption: str) -> SceneGraph:
     """sng_parser's dict -> SceneGraph: head lemma as the name, non-determiner modifiers as
     attributes, its relations as they are (the peer's own reading, scored like ours)."""
-    objects = [SGObject(e["lemma_head"].lower(),
-                        tuple(m["span"].lower() for m in e["modifiers"] if m["dep"] not in ("det", "poss")))
-               for e in out["entities"]]
-    rels = [SGRelation(r["subject"], r.get("lemma_relation", r["relation"]).lower(), r["object"])
-            for r in out["relations"] if r["subject"] != r["object"]]
+    objects = [
+        SGObject(
+            e["lemma_head"].lower(), tuple(m["span"].lower() for m in e["modifiers"] if m["dep"] not in ("det", "poss"))
+        )
+        for e in out["entities"]
+    ]
+    rels = [
+        SGRelation(r["subject"], r.get("lemma_relation", r["relation"]).lower(), r["object"])
+        for r in out["relations"]
+        if r["subject"] != r["object"]
+    ]
     return SceneGraph(objects, rels, caption)
 
 
@@ -64,23 +71,37 @@ def main(argv=None):
 
     def figures(graphs):
         s = score_graphs(graphs, gold, lemma)
-        return {"spice_f1": round(100 * s.spice_f1, 1), "micro_f1": round(100 * s.micro.f1, 1),
-                **{f"{k}_f1": round(100 * s.per_kind[k].f1, 1) for k in s.per_kind}}
+        return {
+            "spice_f1": round(100 * s.spice_f1, 1),
+            "micro_f1": round(100 * s.micro.f1, 1),
+            **{f"{k}_f1": round(100 * s.per_kind[k].f1, 1) for k in s.per_kind},
+        }
 
     ours_f, peer_f = figures(our_graphs), figures(peer_graphs)
-    print(json.dumps({
-        "benchmark": "parser", "gold": str(args.gold), "n": len(captions), "spacy_model": model,
-        "bindclip": {**ours_f, "captions_per_s": round(our_rate, 1)},
-        "sng_parser": {**peer_f, "captions_per_s": round(peer_rate, 1)},
-        "speed_ratio": round(our_rate / peer_rate, 2),
-        "spice_f1_gain": round(ours_f["spice_f1"] - peer_f["spice_f1"], 1),
-        "bars": {"spice_f1>=80": ours_f["spice_f1"] >= 80, "relation_f1>=60": ours_f["relation_f1"] >= 60,
-                 "speed_ratio>=4": our_rate / peer_rate >= 4},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "parser",
+                "gold": str(args.gold),
+                "n": len(captions),
+                "spacy_model": model,
+                "bindclip": {**ours_f, "captions_per_s": round(our_rate, 1)},
+                "sng_parser": {**peer_f, "captions_per_s": round(peer_rate, 1)},
+                "speed_ratio": round(our_rate / peer_rate, 2),
+                "spice_f1_gain": round(ours_f["spice_f1"] - peer_f["spice_f1"], 1),
+                "bars": {
+                    "spice_f1>=80": ours_f["spice_f1"] >= 80,
+                    "relation_f1>=60": ours_f["relation_f1"] >= 60,
+                    "speed_ratio>=4": our_rate / peer_rate >= 4,
+                },
+            }
+        )
+    )
 
 
 def _importable(name: str) -> bool:
     import importlib.util
+
     return importlib.util.find_spec(name) is not None
 
 

@@ -9,6 +9,7 @@
 3. The from-scratch two-tower model at coverage 0.8: held-out-object accuracy and its wall time
                                                                       bars: >= 0.9, <= 900 s
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ and the current shard. Measured: seconds from building the resumed loader to its
 3, at steps 10 and 1,000; for reference the old way, replaying (reading and decoding) every batch
 before the step, once at steps 10 and 100. Prints one JSON line; the bar is ratio <= 1.5.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,14 @@ def write_shards(root: Path, n_shards: int, per_shard: int) -> str:
                 pixels = (torch.rand(48, 64, 3, generator=g) * 255).byte().numpy()
                 Image.fromarray(pixels).save(buf, "JPEG", quality=85)
                 caption = f"a photo of object {s * per_shard + i}"
-                sink.write({"__key__": f"{s:05d}{i:04d}", "jpg": buf.getvalue(), "txt": caption.encode(),
-                            "json": json.dumps({"caption": caption, "status": "success"}).encode()})
+                sink.write(
+                    {
+                        "__key__": f"{s:05d}{i:04d}",
+                        "jpg": buf.getvalue(),
+                        "txt": caption.encode(),
+                        "json": json.dumps({"caption": caption, "status": "success"}).encode(),
+                    }
+                )
     return str(root / f"{{00000..{n_shards - 1:05d}}}.tar")
 
 
@@ -75,21 +82,41 @@ def main(argv=None):
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         pattern = write_shards(Path(tmp), args.shards, args.per_shard)
-        cfg = load_config(None, ["data.source=wds", f"data.shards={pattern}", "data.workers=0",
-                                 f"data.batch_size={args.batch}", f"data.shuffle_buffer={args.buffer}"],
-                          method="clip", preset="world-small")
+        cfg = load_config(
+            None,
+            [
+                "data.source=wds",
+                f"data.shards={pattern}",
+                "data.workers=0",
+                f"data.batch_size={args.batch}",
+                f"data.shuffle_buffer={args.buffer}",
+            ],
+            method="clip",
+            preset="world-small",
+        )
         tok = get_tokenizer(cfg.model.backbone)
         resume, replay = {}, {}
         for step in (10, 1000):
             start = position_at(cfg, step)
-            resume[step] = first_batch_s(lambda: shard_loader(cfg, tok, consumed=step, start=start))
+            resume[step] = first_batch_s(
+                lambda step=step, start=start: shard_loader(cfg, tok, consumed=step, start=start)
+            )
         for step in (10, 100):
-            replay[step] = first_batch_s(lambda: islice(shard_loader(cfg, tok), step, None), rounds=1)
-    print(json.dumps({"benchmark": "shard_resume", "records": args.shards * args.per_shard, "batch": args.batch,
-                      "shuffle_buffer": args.buffer, "resume_s": {str(k): round(v, 3) for k, v in resume.items()},
-                      "replay_s": {str(k): round(v, 3) for k, v in replay.items()},
-                      "resume_ratio_1000_vs_10": round(resume[1000] / resume[10], 2),
-                      "met": resume[1000] / resume[10] <= 1.5}))
+            replay[step] = first_batch_s(lambda step=step: islice(shard_loader(cfg, tok), step, None), rounds=1)
+    print(
+        json.dumps(
+            {
+                "benchmark": "shard_resume",
+                "records": args.shards * args.per_shard,
+                "batch": args.batch,
+                "shuffle_buffer": args.buffer,
+                "resume_s": {str(k): round(v, 3) for k, v in resume.items()},
+                "replay_s": {str(k): round(v, 3) for k, v in replay.items()},
+                "resume_ratio_1000_vs_10": round(resume[1000] / resume[10], 2),
+                "met": resume[1000] / resume[10] <= 1.5,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ differ, per split (a model scoring graphs can only separate pairs whose graphs d
 
 Prints one JSON line; the peer is sng_parser (SceneGraphParser) when installed, on the same pairs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ def main(argv=None):
         class Peer:
             def parse(self, captions):
                 return [sng_graph(peer.parse(c), c) for c in captions]
+
         t = time.perf_counter()
         out["sng_parser"] = graph_diagnostic(splits, Peer())
         out["sng_parser_s"] = round(time.perf_counter() - t, 1)

@@ -8,6 +8,7 @@
 2. Training throughput (samples/s, loader included) of SigLIP, OC-CLIP and C2LIP relative to CLIP.
 Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ def model_rate(cfg, n: int) -> float:
         opt.zero_grad()
         sum(losses.values()).backward()
         opt.step()
+
     step()
     t = time.perf_counter()
     for _ in range(n):
@@ -59,13 +61,22 @@ def main(argv=None):
     clip = load_config(None, ["data.workers=2"], method="clip", preset="world-small")
     loading = loader_rate(clip, 30)
     consuming = model_rate(clip, 10)
-    out["data"] = {"loader_batches_per_s": round(loading, 2), "model_steps_per_s": round(consuming, 2),
-                   "ratio": round(loading / consuming, 2), "bar": 3, "pass": loading / consuming >= 3}
+    out["data"] = {
+        "loader_batches_per_s": round(loading, 2),
+        "model_steps_per_s": round(consuming, 2),
+        "ratio": round(loading / consuming, 2),
+        "bar": 3,
+        "pass": loading / consuming >= 3,
+    }
     rates = {}
     log = max(1, args.steps // 4)
     for method in ("clip", "siglip", "oc-clip", "c2lip"):
-        cfg = load_config(None, [f"run.steps={args.steps}", f"run.log_every={log}", f"run.save_every={10**9}"],
-                          method=method, preset="world-small")
+        cfg = load_config(
+            None,
+            [f"run.steps={args.steps}", f"run.log_every={log}", f"run.save_every={10**9}"],
+            method=method,
+            preset="world-small",
+        )
         with tempfile.TemporaryDirectory() as tmp:
             train(cfg, tmp, progress=False)
             rows = [json.loads(line) for line in open(f"{tmp}/metrics.jsonl")]

@@ -19,6 +19,7 @@ this environment's site-packages (torch, open_clip) + `pip install webdataset==0
 shadow the newer webdataset for that process only. Bars: CLIP >= 1.0x open_clip's samples/s; OC-CLIP
 >= 0.7x and C2LIP >= 0.8x of open_clip's CLIP. Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,12 @@ def open_clip_python(given: str | None) -> str:
     python = ENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(ENV)], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              check=True, capture_output=True, text=True).stdout.strip()
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         (Path(site) / "bindclip_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
         subprocess.run([str(python), "-m", "pip", "install", "-q", "webdataset==0.2.86", "pandas"], check=True)
     return str(python)
@@ -63,9 +68,8 @@ def write_shards(root: Path, n_shards: int, per_shard: int) -> str:
     from PIL import Image
 
     from bindclip.train import load_config
-    from bindclip.train.data import training_world
 
-    world = training_world(load_config(None, [], preset="world-small").data)
+    world = load_config(None, [], preset="world-small").data.training_world()
     for s in range(n_shards):
         images, samples = world.batch(per_shard, seed=s)
         with wds.TarWriter(str(root / f"{s:05d}.tar")) as sink:
@@ -74,18 +78,66 @@ def write_shards(root: Path, n_shards: int, per_shard: int) -> str:
                 Image.fromarray(image.permute(1, 2, 0).numpy()).save(buf, "JPEG", quality=95)
                 graph = sample.graph.to_dict()
                 graph.pop("caption", None)
-                sink.write({"__key__": f"{s:05d}{i:04d}", "jpg": buf.getvalue(), "txt": sample.caption.encode(),
-                            "json": json.dumps({"caption": sample.caption, "graph": graph}).encode()})
+                sink.write(
+                    {
+                        "__key__": f"{s:05d}{i:04d}",
+                        "jpg": buf.getvalue(),
+                        "txt": sample.caption.encode(),
+                        "json": json.dumps({"caption": sample.caption, "graph": graph}).encode(),
+                    }
+                )
     return str(root / f"{{00000..{n_shards - 1:05d}}}.tar")
 
 
 def run_open_clip(python: str, args, pattern: str, init: Path, logs: Path) -> dict:
-    argv = ["--train-data", pattern, "--train-num-samples", str(args.steps * args.batch), "--dataset-type",
-            "webdataset", "--batch-size", str(args.batch), "--workers", str(args.workers), "--epochs", "1",
-            "--model", args.model, "--pretrained", str(init), "--device", args.device, "--precision", "fp32",
-            "--lr", "1e-3", "--warmup", "2", "--wd", "0.1", "--beta1", "0.9", "--beta2", "0.98", "--eps", "1e-6",
-            "--grad-clip-norm", "1.0", "--seed", "0", "--log-every-n-steps", "5", "--logs", str(logs),
-            "--name", "open_clip", "--save-frequency", "0", "--report-to", ""]
+    argv = [
+        "--train-data",
+        pattern,
+        "--train-num-samples",
+        str(args.steps * args.batch),
+        "--dataset-type",
+        "webdataset",
+        "--batch-size",
+        str(args.batch),
+        "--workers",
+        str(args.workers),
+        "--epochs",
+        "1",
+        "--model",
+        args.model,
+        "--pretrained",
+        str(init),
+        "--device",
+        args.device,
+        "--precision",
+        "fp32",
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "2",
+        "--wd",
+        "0.1",
+        "--beta1",
+        "0.9",
+        "--beta2",
+        "0.98",
+        "--eps",
+        "1e-6",
+        "--grad-clip-norm",
+        "1.0",
+        "--seed",
+        "0",
+        "--log-every-n-steps",
+        "5",
+        "--logs",
+        str(logs),
+        "--name",
+        "open_clip",
+        "--save-frequency",
+        "0",
+        "--report-to",
+        "",
+    ]
     from bindclip.models.backbone import CONFIG_DIR
 
     out = subprocess.run([python, "-c", RUNNER, str(CONFIG_DIR), *argv], capture_output=True, text=True)
@@ -95,21 +147,48 @@ def run_open_clip(python: str, args, pattern: str, init: Path, logs: Path) -> di
     rows = re.findall(r"Train Epoch: \d+ \[\s*(\d+)/.*?Batch \(t\): ([\d.]+),.*?Contrastive_loss: ([\d.]+)", text)
     steps = [int(n) // args.batch for n, _, _ in rows]
     rates = [args.batch / float(t) for _, t, _ in rows]
-    return {"samples_per_s": round(statistics.median(rates[1:] or rates), 1),
-            "loss": dict(zip(map(str, steps), (round(float(loss), 4) for _, _, loss in rows)))}
+    return {
+        "samples_per_s": round(statistics.median(rates[1:] or rates), 1),
+        "loss": dict(zip(map(str, steps), (round(float(loss), 4) for _, _, loss in rows))),
+    }
 
 
 def run_bindclip(method: str, args, pattern: str, init: Path, out: Path) -> dict:
     from bindclip.cli import main
 
-    assert main(["train", "--method", method, "--preset", "world-small", "--out", str(out), "data.source=wds",
-                 f"data.shards={pattern}", f"data.batch_size={args.batch}", f"data.workers={args.workers}",
-                 f"model.backbone.name={args.model}", f"model.backbone.pretrained={init}", "optim.lr=1e-3",
-                 "optim.backbone_lr=1e-3", "optim.warmup=2", f"run.steps={args.steps}", "run.log_every=5",
-                 f"run.save_every={args.steps}", f"run.device={args.device}", "run.precision=fp32"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                method,
+                "--preset",
+                "world-small",
+                "--out",
+                str(out),
+                "data.source=wds",
+                f"data.shards={pattern}",
+                f"data.batch_size={args.batch}",
+                f"data.workers={args.workers}",
+                f"model.backbone.name={args.model}",
+                f"model.backbone.pretrained={init}",
+                "optim.lr=1e-3",
+                "optim.backbone_lr=1e-3",
+                "optim.warmup=2",
+                f"run.steps={args.steps}",
+                "run.log_every=5",
+                f"run.save_every={args.steps}",
+                f"run.device={args.device}",
+                "run.precision=fp32",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"samples_per_s": round(statistics.median([r["samples_per_s"] for r in rows[1:]] or [0]), 1),
-            "loss": {str(r["step"]): round(r["loss"], 4) for r in rows}}
+    return {
+        "samples_per_s": round(statistics.median([r["samples_per_s"] for r in rows[1:]] or [0]), 1),
+        "loss": {str(r["step"]): round(r["loss"], 4) for r in rows},
+    }
 
 
 def main(argv=None):
@@ -138,11 +217,26 @@ def main(argv=None):
         ours = {m: run_bindclip(m, args, pattern, init, tmp / m) for m in ("clip", "oc-clip", "c2lip")}
     base = theirs["samples_per_s"]
     ratios = {m: round(r["samples_per_s"] / base, 2) for m, r in ours.items()}
-    print(json.dumps({"benchmark": "train_vs_open_clip", "model": args.model, "device": args.device,
-                      "batch": args.batch, "workers": args.workers, "steps": args.steps,
-                      "open_clip_train": theirs, "bindclip": ours, "vs_open_clip_clip": ratios,
-                      "met": {"clip>=1.0": ratios["clip"] >= 1.0, "oc-clip>=0.7": ratios["oc-clip"] >= 0.7,
-                              "c2lip>=0.8": ratios["c2lip"] >= 0.8}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_vs_open_clip",
+                "model": args.model,
+                "device": args.device,
+                "batch": args.batch,
+                "workers": args.workers,
+                "steps": args.steps,
+                "open_clip_train": theirs,
+                "bindclip": ours,
+                "vs_open_clip_clip": ratios,
+                "met": {
+                    "clip>=1.0": ratios["clip"] >= 1.0,
+                    "oc-clip>=0.7": ratios["oc-clip"] >= 0.7,
+                    "c2lip>=0.8": ratios["c2lip"] >= 0.8,
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ beside the cost of encoding the same images to PNG (what shard export cannot avo
 
 Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,20 @@ def main(argv=None):
             png_bytes(img)
     png = time.perf_counter() - t
     rate = n / gen
-    print(json.dumps({"benchmark": "world", "n": n, "image_size": args.size, "threads": 1,
-                      "scenes_per_s": round(rate, 1), "png_encode_per_s": round(n / png, 1),
-                      "generation_vs_png_time": round(gen / png, 3), "bars": {"scenes_per_s>=2000": rate >= 2000}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "world",
+                "n": n,
+                "image_size": args.size,
+                "threads": 1,
+                "scenes_per_s": round(rate, 1),
+                "png_encode_per_s": round(n / png, 1),
+                "generation_vs_png_time": round(gen / png, 3),
+                "bars": {"scenes_per_s>=2000": rate >= 2000},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

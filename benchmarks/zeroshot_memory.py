@@ -12,6 +12,7 @@ above the resident memory before the classifier. The world-small OC-CLIP (bindcl
 patches, 8 nodes) is the model; `unchunked_logits_mb` is the arithmetic for all graphs at once, at this
 model's size and at ViT-B/16's (196 patches). Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,11 @@ def prompts(n_classes: int) -> list[list[str]]:
         templates = json.loads((NAMES / "en_zeroshot_classification_templates.json").read_text())["imagenet1k"]
     else:
         names = [f"object {k}" for k in range(1000)]
-        templates = json.loads((Path(__file__).resolve().parents[1] / "src" / "bindclip" / "eval" / "data" /
-                                "imagenet_templates.json").read_text())["templates"]
+        templates = json.loads(
+            (
+                Path(__file__).resolve().parents[1] / "src" / "bindclip" / "eval" / "data" / "imagenet_templates.json"
+            ).read_text()
+        )["templates"]
     return [[t.format(c=c) for t in templates] for c in names[:n_classes]]
 
 
@@ -50,7 +54,6 @@ def child(n_classes: int, chunk: int, batch: int) -> dict:
     from bindclip.eval.zeroshot import class_scores, classifier
     from bindclip.graphs.parse import SpacyParser
     from bindclip.train import build_model, load_config
-    from bindclip.train.data import training_world
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -61,13 +64,14 @@ def child(n_classes: int, chunk: int, batch: int) -> dict:
     t = time.perf_counter()
     scorer.parse_ahead([p for c in ps for p in c])
     parse_s = time.perf_counter() - t
-    images, _ = training_world(cfg.data).batch(batch, seed=0)
+    images, _ = cfg.data.training_world().batch(batch, seed=0)
     base, peak, running = rss_mb(), [0.0], [True]
 
     def sample():
         while running[0]:
             peak[0] = max(peak[0], rss_mb())
             time.sleep(0.002)
+
     thread = threading.Thread(target=sample)
     thread.start()
     t = time.perf_counter()
@@ -77,9 +81,16 @@ def child(n_classes: int, chunk: int, batch: int) -> dict:
     running[0] = False
     thread.join()
     assert logits.shape == (batch, n_classes)
-    return {"classes": n_classes, "prompts": sum(map(len, ps)), "distinct_graphs": len(classes.owner),
-            "chunk": chunk, "peak_above_base_mb": round(peak[0] - base, 1), "base_mb": round(base, 1),
-            "classify_s": round(seconds, 1), "parse_s": round(parse_s, 1)}
+    return {
+        "classes": n_classes,
+        "prompts": sum(map(len, ps)),
+        "distinct_graphs": len(classes.owner),
+        "chunk": chunk,
+        "peak_above_base_mb": round(peak[0] - base, 1),
+        "base_mb": round(base, 1),
+        "classify_s": round(seconds, 1),
+        "parse_s": round(parse_s, 1),
+    }
 
 
 def main(argv=None):
@@ -95,15 +106,28 @@ def main(argv=None):
     runs = []
     for n in map(int, args.classes.split(",")):
         for chunk in map(int, args.chunks.split(",")):
-            out = subprocess.run([sys.executable, __file__, "--child", str(n), str(chunk), "--batch", str(args.batch)],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(n), str(chunk), "--batch", str(args.batch)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
     all_prompts = max(r["prompts"] for r in runs)
     nodes, floats = 8, 4
-    print(json.dumps({"benchmark": "zeroshot_memory", "batch": args.batch, "runs": runs,
-                      "unchunked_logits_mb": {
-                          "bindclip-vit-tiny-32": round(all_prompts * args.batch * nodes * 16 * floats / 2**20),
-                          "ViT-B-16": round(all_prompts * args.batch * nodes * 196 * floats / 2**20)}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "zeroshot_memory",
+                "batch": args.batch,
+                "runs": runs,
+                "unchunked_logits_mb": {
+                    "bindclip-vit-tiny-32": round(all_prompts * args.batch * nodes * 16 * floats / 2**20),
+                    "ViT-B-16": round(all_prompts * args.batch * nodes * 196 * floats / 2**20),
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,13 @@ def small_oc_clip(**binding):
     from bindclip.models import OCCLIP, BackboneConfig, BindingConfig, OCClipConfig
 
     torch.manual_seed(0)
-    cfg = OCClipConfig(backbone=BackboneConfig("bindclip-vit-tiny-32"),
-                       binding=BindingConfig(dim=32, heads=2, **binding), obj_dim=16, rel_dim=16, rel_hidden=24)
+    cfg = OCClipConfig(
+        backbone=BackboneConfig("bindclip-vit-tiny-32"),
+        binding=BindingConfig(dim=32, heads=2, **binding),
+        obj_dim=16,
+        rel_dim=16,
+        rel_hidden=24,
+    )
     return OCCLIP(cfg).eval()
 
 

@@ -11,10 +11,11 @@ def test_parse_writes_one_line_per_caption(tmp_path, capsys):
     lines = out.read_text().splitlines()
     assert len(lines) == 4
     first = json.loads(lines[0])
-    assert first == {"caption": "a red circle to the left of a blue square",
-                     "objects": [{"name": "circle", "attributes": ["red"]},
-                                 {"name": "square", "attributes": ["blue"]}],
-                     "relations": [{"subject": 0, "predicate": "to the left of", "object": 1}]}
+    assert first == {
+        "caption": "a red circle to the left of a blue square",
+        "objects": [{"name": "circle", "attributes": ["red"]}, {"name": "square", "attributes": ["blue"]}],
+        "relations": [{"subject": 0, "predicate": "to the left of", "object": 1}],
+    }
     assert "captions/s" in capsys.readouterr().err
 
 
@@ -28,8 +29,9 @@ def test_parse_bad_input_is_a_clear_error(tmp_path, capsys):
 
 def test_parse_eval_on_graphs_and_on_the_fly(tmp_path, capsys):
     gold = tmp_path / "gold.csv"
-    gold.write_text('caption,scene_graph\na man riding a horse,"( man , ride , horse )"\n'
-                    'the ball is red,"( ball , is , red )"\n')
+    gold.write_text(
+        'caption,scene_graph\na man riding a horse,"( man , ride , horse )"\nthe ball is red,"( ball , is , red )"\n'
+    )
     res = tmp_path / "r.json"
     assert main(["parse-eval", str(gold), "--json", str(res)]) == 0
     scores = json.loads(res.read_text())

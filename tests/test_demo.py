@@ -1,25 +1,55 @@
 import json
 
+import pytest
+
 from bindclip.cli import main
 from bindclip.demo import RUNS, DemoConfig, check_bars, run_demo
 
-TINY = ["data.batch_size=8", "run.log_every=1", "run.save_every=3", "run.keep=1", "model.binding.dim=32",
-        "model.binding.heads=2", "model.obj_dim=16", "model.rel_dim=16", "model.rel_hidden=16", "run.steps=3"]
-PROBES = ["probe_epochs=5", "complexity_epochs=5", "fractions=0.5", "families=linear", "intervention_scenes=100",
-          "complexity_max_train=64", "complexity_max_test=64"]
+TINY = [
+    "data.batch_size=8",
+    "run.log_every=1",
+    "run.save_every=3",
+    "run.keep=1",
+    "model.binding.dim=32",
+    "model.binding.heads=2",
+    "model.obj_dim=16",
+    "model.rel_dim=16",
+    "model.rel_hidden=16",
+    "run.steps=3",
+]
+PROBES = [
+    "probe_epochs=5",
+    "complexity_epochs=5",
+    "fractions=0.5",
+    "families=linear",
+    "intervention_scenes=100",
+    "complexity_max_train=64",
+    "complexity_max_test=64",
+]
 
 
+@pytest.mark.slow
 def test_demo_trains_evaluates_probes_and_reports_then_reuses_its_runs(tmp_path, capsys):
     runs = ("clip", "oc-clip", "oc-clip-no-local")
-    cfg = DemoConfig(out=tmp_path, runs=runs, overrides=TINY, world_n=6, attention_images=2, attention_check=4,
-                     probe_set=PROBES, scratch_steps=5, scratch_coverages=(0.5, 0.9))
+    cfg = DemoConfig(
+        out=tmp_path,
+        runs=runs,
+        overrides=TINY,
+        world_n=6,
+        attention_images=2,
+        attention_check=4,
+        probe_set=PROBES,
+        scratch_steps=5,
+        scratch_coverages=(0.5, 0.9),
+    )
     doc = run_demo(cfg)
     assert set(doc["runs"]) == set(runs) and all(doc["runs"][r]["steps"] == 3 for r in runs)
     assert all(doc["runs"][r]["curves"]["step"] == [1, 2, 3] for r in runs)
     assert "local_graph_loss" in doc["runs"]["oc-clip"]["curves"]
     for r in runs:  # every run on every held-out world test, the concept-level one included
         assert {"world/swap-attribute", "world/swap-relation", "world/swap-concept", "world/retrieval"} <= set(
-            doc["results"][r])
+            doc["results"][r]
+        )
     assert len(doc["attention"]["images"]) == 2 and doc["attention"]["n_nodes"] == 8
     assert (tmp_path / doc["example"]["image"]).stat().st_size > 100  # the README's scoring example
     assert set(doc["probes"]) == set(runs) and [p["coverage"] for p in doc["from_scratch"]["points"]] == [0.5, 0.9]
@@ -40,9 +70,11 @@ def test_demo_trains_evaluates_probes_and_reports_then_reuses_its_runs(tmp_path,
 
 
 def test_bars_report_a_miss_plainly():
-    res = {"oc-clip": {"world/swap-attribute": {"accuracy": 0.7}, "world/swap-relation": {"accuracy": 0.99}},
-           "clip": {"world/swap-attribute": {"accuracy": 0.5}, "world/swap-relation": {"accuracy": 0.5}},
-           "oc-clip-no-local": {"world/swap-relation": {"accuracy": 0.52}}}
+    res = {
+        "oc-clip": {"world/swap-attribute": {"accuracy": 0.7}, "world/swap-relation": {"accuracy": 0.99}},
+        "clip": {"world/swap-attribute": {"accuracy": 0.5}, "world/swap-relation": {"accuracy": 0.5}},
+        "oc-clip-no-local": {"world/swap-relation": {"accuracy": 0.52}},
+    }
     bars = {b["bar"]: b for b in check_bars({"results": res, "seconds": {"total": 1500}})}
     assert bars["OC-CLIP minus CLIP, held-out swap-attribute"]["passed"] is False  # 20 pts
     assert bars["OC-CLIP minus CLIP, held-out swap-relation"]["passed"] is True
@@ -56,8 +88,10 @@ def test_demo_cli_rejects_an_unknown_run(capsys):
 
 
 def test_an_ablation_that_keeps_relations_is_a_miss_with_its_margins():
-    res = {"oc-clip": {"world/swap-relation": {"accuracy": 0.995, "mean_margin": 0.38}},
-           "oc-clip-no-local": {"world/swap-relation": {"accuracy": 0.99, "mean_margin": 0.33}}}
+    res = {
+        "oc-clip": {"world/swap-relation": {"accuracy": 0.995, "mean_margin": 0.38}},
+        "oc-clip-no-local": {"world/swap-relation": {"accuracy": 0.99, "mean_margin": 0.33}},
+    }
     bar = next(b for b in check_bars({"results": res, "seconds": {}}) if b["bar"].startswith("no-local"))
     assert bar["passed"] is False
-    assert "did not reproduce" in bar["note"] and "0.330" in bar["note"] and "0.380" in bar["note"]
+    assert "0.330" in bar["measured"] and "0.380" in bar["measured"] and "docs/results.md" in bar["note"]

@@ -1,4 +1,5 @@
 """Losses against plain loop references, and 2 gloo ranks against one process."""
+
 import math
 import os
 import socket
@@ -45,7 +46,8 @@ def test_clip_and_siglip_match_loops():
     img, txt = features()
     assert ClipLoss()(img, txt, 10.0)["contrastive_loss"].item() == pytest.approx(clip_loop(img, txt, 10.0), abs=1e-5)
     assert SigLipLoss()(img, txt, 10.0, -5.0)["contrastive_loss"].item() == pytest.approx(
-        siglip_loop(img, txt, 10.0, -5.0), abs=1e-5)
+        siglip_loop(img, txt, 10.0, -5.0), abs=1e-5
+    )
 
 
 def test_loss_decreases_on_a_toy_batch():
@@ -83,8 +85,13 @@ def _clip_rank(rank, world_size, img, txt, out):
     n = len(img) // world_size
     sl = slice(rank * n, (rank + 1) * n)
     li, lt = img[sl], txt[sl]
-    res = [ClipLoss(local_loss=local, gather_with_grad=gwg, rank=rank, world_size=world_size)(li, lt, 10.0)[
-        "contrastive_loss"] for local in (False, True) for gwg in (False, True)]
+    res = [
+        ClipLoss(local_loss=local, gather_with_grad=gwg, rank=rank, world_size=world_size)(li, lt, 10.0)[
+            "contrastive_loss"
+        ]
+        for local in (False, True)
+        for gwg in (False, True)
+    ]
     res.append(SigLipLoss(rank=rank, world_size=world_size)(li, lt, 10.0, -5.0)["contrastive_loss"])
     out[rank] = torch.stack(res)
 
@@ -93,7 +100,8 @@ def test_two_gloo_ranks_equal_one_process():
     """One spawn of 2 gloo ranks checks CLIP/SigLIP, C2LIP and OC-CLIP against one process."""
     img, txt = features(8, 16, seed=2)
     single = [ClipLoss()(img, txt, 10.0)["contrastive_loss"]] * 4 + [
-        SigLipLoss()(img, txt, 10.0, -5.0)["contrastive_loss"]]
+        SigLipLoss()(img, txt, 10.0, -5.0)["contrastive_loss"]
+    ]
     manager = mp.get_context("spawn").Manager()
     out = manager.dict()
     mp.start_processes(_rank_main, args=(2, _free_port(), img, txt, out), nprocs=2, start_method="spawn")
@@ -110,8 +118,13 @@ def test_oc_clip_loss_matches_loops():
     cf = torch.randn(4, 3, generator=g) * 3
     mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0], [1, 0, 1]]).bool()
     out = OCClipLoss()(logits, None, cf, mask)
-    ref_global = sum(-logits[i, i] + torch.logsumexp(logits[i], 0) - logits[i, i] + torch.logsumexp(logits[:, i], 0)
-                     for i in range(4)) / 8
+    ref_global = (
+        sum(
+            -logits[i, i] + torch.logsumexp(logits[i], 0) - logits[i, i] + torch.logsumexp(logits[:, i], 0)
+            for i in range(4)
+        )
+        / 8
+    )
     rows = [0, 1, 3]  # row 2 has no counterfactual and is skipped
     ref_local = sum(-cf[i, 0] + torch.logsumexp(cf[i][mask[i]], 0) for i in rows) / len(rows)
     assert out["contrastive_loss"].item() == pytest.approx(ref_global.item(), abs=1e-5)
@@ -145,8 +158,14 @@ def concept_inputs(M=4, N=7, T=5, D=8, seed=4):
     ids = torch.tensor([10, 11, 10, 12, 13, 14, 11])[:N]  # phrase 2 repeats phrase 0's text, 6 repeats 1
     phrases = unit(N, D)
     phrases[2], phrases[6] = phrases[0], phrases[1]  # equal text, equal features
-    return dict(image_features=unit(M, D), text_features=unit(M, D), patch_features=unit(M, T, D),
-                phrase_features=phrases, phrase_owner=owner, phrase_ids=ids)
+    return dict(
+        image_features=unit(M, D),
+        text_features=unit(M, D),
+        patch_features=unit(M, T, D),
+        phrase_features=phrases,
+        phrase_owner=owner,
+        phrase_ids=ids,
+    )
 
 
 def test_concept_positives_by_owner_and_by_text():
@@ -168,8 +187,8 @@ def test_c2lip_sigmoid_losses_match_loops():
     x = concept_inputs()
     out = C2LipLoss(npc_weight=1.0, xac_weight=0.5)(**x, logit_scale=10.0, logit_bias=-3.0)
     pos = torch.zeros(4, 7, dtype=torch.bool)
-    for n, (o, i) in enumerate(zip(x["phrase_owner"].tolist(), x["phrase_ids"].tolist())):
-        for n2, (o2, i2) in enumerate(zip(x["phrase_owner"].tolist(), x["phrase_ids"].tolist())):
+    for n, i in enumerate(x["phrase_ids"].tolist()):
+        for o2, i2 in zip(x["phrase_owner"].tolist(), x["phrase_ids"].tolist()):
             if i2 == i:
                 pos[o2, n] = True
     npc = x["image_features"] @ x["phrase_features"].T
@@ -177,10 +196,12 @@ def test_c2lip_sigmoid_losses_match_loops():
     assert out["npc_loss"].item() == pytest.approx(sigmoid_loop(npc, pos, 10.0, -3.0), abs=1e-4)
     assert out["xac_loss"].item() == pytest.approx(0.5 * sigmoid_loop(xac, pos, 10.0, -3.0), abs=1e-4)
     assert out["contrastive_loss"].item() == pytest.approx(
-        siglip_loop(x["image_features"], x["text_features"], 10.0, -3.0), abs=1e-4)
+        siglip_loop(x["image_features"], x["text_features"], 10.0, -3.0), abs=1e-4
+    )
     owner_only = C2LipLoss(match_phrase_text=False)(**x, logit_scale=10.0, logit_bias=-3.0)
     assert owner_only["npc_loss"].item() == pytest.approx(
-        sigmoid_loop(npc, concept_positives(x["phrase_owner"], 4), 10.0, -3.0), abs=1e-4)
+        sigmoid_loop(npc, concept_positives(x["phrase_owner"], 4), 10.0, -3.0), abs=1e-4
+    )
 
 
 def test_c2lip_softmax_losses_match_loops():
@@ -196,7 +217,8 @@ def test_c2lip_softmax_losses_match_loops():
     ref = (per_phrase + per_image / 4) / 2
     assert out["npc_loss"].item() == pytest.approx(ref.item(), abs=1e-5)
     assert out["contrastive_loss"].item() == pytest.approx(
-        clip_loop(x["image_features"], x["text_features"], 10.0), abs=1e-5)
+        clip_loop(x["image_features"], x["text_features"], 10.0), abs=1e-5
+    )
 
 
 def test_c2lip_losses_decrease_on_a_toy_batch():
@@ -206,8 +228,9 @@ def test_c2lip_losses_decrease_on_a_toy_batch():
     first = last = None
     for _ in range(30):
         feats = {k: F.normalize(v, dim=-1) for k, v in leaves.items()}
-        out = C2LipLoss(xac_weight=1.0)(**feats, phrase_owner=x["phrase_owner"], phrase_ids=x["phrase_ids"],
-                                        logit_scale=10.0, logit_bias=-3.0)
+        out = C2LipLoss(xac_weight=1.0)(
+            **feats, phrase_owner=x["phrase_owner"], phrase_ids=x["phrase_ids"], logit_scale=10.0, logit_bias=-3.0
+        )
         loss = sum(out.values())
         opt.zero_grad()
         loss.backward()
@@ -225,8 +248,13 @@ def _concept_rank(rank, world_size, x, split, out):
     res = {}
     for sigmoid in (True, False):
         loss_fn = C2LipLoss(sigmoid=sigmoid, xac_weight=1.0, rank=rank, world_size=world_size)
-        got = loss_fn(**local, phrase_owner=x["phrase_owner"][mine] - lo, phrase_ids=x["phrase_ids"][mine],
-                      logit_scale=10.0, logit_bias=-3.0 if sigmoid else None)
+        got = loss_fn(
+            **local,
+            phrase_owner=x["phrase_owner"][mine] - lo,
+            phrase_ids=x["phrase_ids"][mine],
+            logit_scale=10.0,
+            logit_bias=-3.0 if sigmoid else None,
+        )
         total = sum(got.values())
         grads = torch.autograd.grad(total, list(local.values()))
         res[sigmoid] = ({k: v.detach() for k, v in got.items()}, [g / world_size for g in grads])
@@ -237,11 +265,17 @@ def check_c2lip_ranks(x, out):
     """Ranks with 2 images each but 3 and 4 phrases; owners re-offset to global image ids. Loss values
     averaged over ranks and each rank's gradient (after DDP's 1/world averaging) equal one process."""
     for sigmoid in (True, False):
-        leaves = {k: x[k].clone().requires_grad_() for k in ("image_features", "text_features", "patch_features",
-                                                            "phrase_features")}
-        single = C2LipLoss(sigmoid=sigmoid, xac_weight=1.0)(**leaves, phrase_owner=x["phrase_owner"],
-                                                             phrase_ids=x["phrase_ids"], logit_scale=10.0,
-                                                             logit_bias=-3.0 if sigmoid else None)
+        leaves = {
+            k: x[k].clone().requires_grad_()
+            for k in ("image_features", "text_features", "patch_features", "phrase_features")
+        }
+        single = C2LipLoss(sigmoid=sigmoid, xac_weight=1.0)(
+            **leaves,
+            phrase_owner=x["phrase_owner"],
+            phrase_ids=x["phrase_ids"],
+            logit_scale=10.0,
+            logit_bias=-3.0 if sigmoid else None,
+        )
         grads = torch.autograd.grad(sum(single.values()), list(leaves.values()))
         for k, v in single.items():
             mean = (out["c2lip0"][sigmoid][0][k] + out["c2lip1"][sigmoid][0][k]) / 2
@@ -256,17 +290,18 @@ def check_c2lip_ranks(x, out):
 
 # ---- OC-CLIP across ranks -------------------------------------------------------------------------
 def oc_clip_case():
-    from conftest import small_oc_clip
-
     from bindclip.graphs import SceneGraph, SGObject, SGRelation
+    from conftest import small_oc_clip
 
     model = small_oc_clip()
     o = [SGObject(n, (c,)) for n, c in [("circle", "red"), ("square", "blue"), ("cross", "green")]]
-    graphs = [SceneGraph(o[:2], [SGRelation(0, "left of", 1)], "g0"),
-              SceneGraph(o[1:], [SGRelation(1, "above", 0)], "g1"),
-              SceneGraph(o[:1], [], "g2"),  # rank 0: 3 captions, at most 2 nodes and 1 relation
-              SceneGraph(o, [SGRelation(0, "left of", 2), SGRelation(1, "below", 0)], "g3"),
-              SceneGraph(o[::-1], [SGRelation(2, "right of", 1)], "g4")]  # rank 1: 2 captions, 3 nodes
+    graphs = [
+        SceneGraph(o[:2], [SGRelation(0, "left of", 1)], "g0"),
+        SceneGraph(o[1:], [SGRelation(1, "above", 0)], "g1"),
+        SceneGraph(o[:1], [], "g2"),  # rank 0: 3 captions, at most 2 nodes and 1 relation
+        SceneGraph(o, [SGRelation(0, "left of", 2), SGRelation(1, "below", 0)], "g3"),
+        SceneGraph(o[::-1], [SGRelation(2, "right of", 1)], "g4"),
+    ]  # rank 1: 2 captions, 3 nodes
     images = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     return model, graphs, images
 

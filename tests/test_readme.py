@@ -1,5 +1,6 @@
 """Every open_clip model spec the README shows resolves: a known name, a known tag, one preprocessing, and
 no QuickGELU mismatch between the name and the tag it names."""
+
 import re
 import warnings
 from pathlib import Path

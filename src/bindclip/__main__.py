@@ -1,4 +1,5 @@
 import sys
+
 from bindclip.cli import main
 
 sys.exit(main())

@@ -1,4 +1,5 @@
 """Writes that never leave a half-written file: a temporary name beside the target, then os.replace."""
+
 from __future__ import annotations
 
 import json

@@ -2,22 +2,21 @@
 
 All are the identity in a single process, so the same code runs on a laptop and under torchrun.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.distributed.nn import all_gather as all_gather_with_grad
 
 
-def gather_features(features: torch.Tensor, rank: int, world_size: int,
-                    gather_with_grad: bool = False) -> torch.Tensor:
+def gather_features(features: torch.Tensor, rank: int, world_size: int, gather_with_grad: bool = False) -> torch.Tensor:
     """[n, ...] on each rank -> [world_size * n, ...], rank-major. Without `gather_with_grad` only
     the local slice carries gradient (enough when every rank computes the full logits)."""
     if world_size == 1:
         return features
     if gather_with_grad:
-        from torch.distributed.nn import all_gather as all_gather_with_grad
-
         return torch.cat(all_gather_with_grad(features), dim=0)
     parts = [torch.zeros_like(features) for _ in range(world_size)]
     dist.all_gather(parts, features.detach())

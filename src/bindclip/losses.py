@@ -4,6 +4,7 @@ Each loss takes the rank's local features; under torch.distributed the features 
 and the rank's own slice is put back so its gradient survives (or gathered with gradient through
 `torch.distributed.nn`). Losses return dicts keyed `*_loss`, as open_clip's do.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,7 @@ class ClipLoss(nn.Module):
     size (open_clip's default, without either, scales the gradient by 1 / world_size).
     """
 
-    def __init__(self, local_loss: bool = True, gather_with_grad: bool = True, rank: int = 0,
-                 world_size: int = 1):
+    def __init__(self, local_loss: bool = True, gather_with_grad: bool = True, rank: int = 0, world_size: int = 1):
         super().__init__()
         self.local_loss, self.gather_with_grad = local_loss, gather_with_grad
         self.rank, self.world_size = rank, world_size
@@ -83,8 +83,14 @@ class OCClipLoss(nn.Module):
         super().__init__()
         self.contrastive_weight, self.local_weight = contrastive_weight, local_weight
 
-    def forward(self, logits_per_image, logit_scale=None, counterfactual_logits=None,
-                counterfactual_mask=None, output_dict: bool = True):
+    def forward(
+        self,
+        logits_per_image,
+        logit_scale=None,
+        counterfactual_logits=None,
+        counterfactual_mask=None,
+        output_dict: bool = True,
+    ):
         logits = gather_rows(logits_per_image)  # [I, C], I == C
         labels = torch.arange(logits.shape[0], device=logits.device)
         contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
@@ -150,24 +156,44 @@ class C2LipLoss(nn.Module):
     every rank computes the full-batch concept losses.
     """
 
-    def __init__(self, sigmoid: bool = True, npc_weight: float = 1.0, xac_weight: float = 0.01,
-                 xac_temperature: float = 1.0, match_phrase_text: bool = True, caption_weight: float = 1.0,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        sigmoid: bool = True,
+        npc_weight: float = 1.0,
+        xac_weight: float = 0.01,
+        xac_temperature: float = 1.0,
+        match_phrase_text: bool = True,
+        caption_weight: float = 1.0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         super().__init__()
         self.sigmoid, self.npc_weight, self.xac_weight = sigmoid, npc_weight, xac_weight
         self.caption_weight = caption_weight  # 0 when another loss scores the captions (OC-CLIP + C2LIP)
         self.xac_temperature, self.match_phrase_text = xac_temperature, match_phrase_text
         self.rank, self.world_size = rank, world_size
-        self.caption_loss = (SigLipLoss(rank=rank, world_size=world_size) if sigmoid
-                             else ClipLoss(rank=rank, world_size=world_size))
+        self.caption_loss = (
+            SigLipLoss(rank=rank, world_size=world_size) if sigmoid else ClipLoss(rank=rank, world_size=world_size)
+        )
 
-    def forward(self, image_features, text_features, patch_features, phrase_features, phrase_owner,
-                logit_scale, logit_bias=None, phrase_ids=None, output_dict: bool = True):
+    def forward(
+        self,
+        image_features,
+        text_features,
+        patch_features,
+        phrase_features,
+        phrase_owner,
+        logit_scale,
+        logit_bias=None,
+        phrase_ids=None,
+        output_dict: bool = True,
+    ):
         out = {}
         if self.caption_weight:
             args = (logit_scale, logit_bias) if self.sigmoid else (logit_scale,)
-            out = {k: self.caption_weight * v for k, v in self.caption_loss(image_features, text_features,
-                                                                            *args).items()}
+            out = {
+                k: self.caption_weight * v for k, v in self.caption_loss(image_features, text_features, *args).items()
+            }
         counts = [p.shape[0] for p in gather_ragged(image_features.detach(), with_grad=False)]
         owners = gather_ragged(phrase_owner, with_grad=False)
         owner = torch.cat([o + sum(counts[:r]) for r, o in enumerate(owners)])
@@ -195,9 +221,23 @@ class OCClipC2LipLoss(nn.Module):
         super().__init__()
         self.oc_clip, self.concepts = oc_clip, concepts
 
-    def forward(self, logits_per_image, logit_scale, image_features, patch_features, phrase_features, phrase_owner,
-                counterfactual_logits=None, counterfactual_mask=None, phrase_ids=None, logit_bias=None):
+    def forward(
+        self,
+        logits_per_image,
+        logit_scale,
+        image_features,
+        patch_features,
+        phrase_features,
+        phrase_owner,
+        counterfactual_logits=None,
+        counterfactual_mask=None,
+        phrase_ids=None,
+        logit_bias=None,
+    ):
         out = self.oc_clip(logits_per_image, logit_scale, counterfactual_logits, counterfactual_mask)
-        out.update(self.concepts(image_features, None, patch_features, phrase_features, phrase_owner, logit_scale,
-                                 logit_bias, phrase_ids))
+        out.update(
+            self.concepts(
+                image_features, None, patch_features, phrase_features, phrase_owner, logit_scale, logit_bias, phrase_ids
+            )
+        )
         return out

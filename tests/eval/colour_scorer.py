@@ -4,6 +4,7 @@ Images are flat colours; an image embeds as the one-hot of its nearest palette c
 as its normalised count of palette words. So score(image, caption) is how much of the caption's
 colour vocabulary is the image's colour: captions naming the same colours tie.
 """
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ PALETTE = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white
 
 class ColourScorer(Scorer):
     image_size = 8
+
     def __init__(self, batch_size: int = 2):  # small batches: chunking is exercised too
         self.name, self.batch_size = "colour", batch_size
         self.structured, self.world, self.graph_cache = False, None, {}
@@ -24,8 +26,12 @@ class ColourScorer(Scorer):
         return torch.from_numpy(np.asarray(image.convert("RGB").resize((8, 8))).copy()).permute(2, 0, 1)
 
     def image_features(self, images) -> torch.Tensor:
-        rgb = [np.asarray(im.convert("RGB"), dtype=float).reshape(-1, 3).mean(0) if hasattr(im, "convert")
-               else im.float().mean((1, 2)).numpy() for im in images]
+        rgb = [
+            np.asarray(im.convert("RGB"), dtype=float).reshape(-1, 3).mean(0)
+            if hasattr(im, "convert")
+            else im.float().mean((1, 2)).numpy()
+            for im in images
+        ]
         ref = np.array(list(PALETTE.values()), dtype=float)
         nearest = [int(((ref - c) ** 2).sum(1).argmin()) for c in rgb]
         return F.one_hot(torch.tensor(nearest), len(PALETTE)).float()

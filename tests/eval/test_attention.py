@@ -23,8 +23,11 @@ def test_box_cells_cover_the_patches_the_box_touches():
 
 def test_box_masses_follow_the_graph_not_the_node_order():
     # the caption names the right object first: node 0 is the blue square
-    graph = SceneGraph((SGObject("square", ("blue",)), SGObject("circle", ("red",))),
-                       (SGRelation(0, "to the right of", 1),), "a blue square to the right of a red circle")
+    graph = SceneGraph(
+        (SGObject("square", ("blue",)), SGObject("circle", ("red",))),
+        (SGRelation(0, "to the right of", 1),),
+        "a blue square to the right of a red circle",
+    )
     maps = torch.zeros(2, 4, 4)
     maps[0, 1:3, 2:4] = 0.25  # all of node 0 on the right object's cells
     maps[1, 0, :] = 0.125  # node 1: half on the top row (no object), half on the square, none on its circle
@@ -46,8 +49,10 @@ def test_box_masses_reject_a_graph_that_is_false_of_the_scene():
 
 def test_node_maps_are_distributions_over_the_patch_grid():
     scorer = Scorer(small_oc_clip(), "m")
-    graphs = [SceneGraph((SGObject("circle", ("red",)), SGObject("square", ("blue",))), (), "x"),
-              SceneGraph((SGObject("square", ("blue",)),), (), "y")]
+    graphs = [
+        SceneGraph((SGObject("circle", ("red",)), SGObject("square", ("blue",))), (), "x"),
+        SceneGraph((SGObject("square", ("blue",)),), (), "y"),
+    ]
     maps = node_maps(scorer, torch.rand(2, 3, 32, 32), graphs)
     assert [m.shape for m in maps] == [(2, 4, 4), (1, 4, 4)]
     for m in maps:
@@ -58,10 +63,12 @@ def test_node_maps_need_a_structured_model():
     from bindclip.models import CLIP, BackboneConfig, ClipConfig
 
     with pytest.raises(TypeError, match="OC-CLIP"):
-        node_maps(Scorer(CLIP(ClipConfig(BackboneConfig("bindclip-vit-tiny-32"))), "clip"),
-                  torch.rand(1, 3, 32, 32), [])
+        node_maps(
+            Scorer(CLIP(ClipConfig(BackboneConfig("bindclip-vit-tiny-32"))), "clip"), torch.rand(1, 3, 32, 32), []
+        )
 
 
+@pytest.mark.slow
 def test_a_trained_oc_clip_puts_each_node_on_its_own_object(trained_oc_clip):
     """The bar behind the report's attention maps: on held-out images of two different objects, a node's
     binding mass lies mostly inside the box of the object it names (the rest is mostly background), and
@@ -72,11 +79,15 @@ def test_a_trained_oc_clip_puts_each_node_on_its_own_object(trained_oc_clip):
     scorer = load_scorer(str(trained_oc_clip))
     world = scorer.world
     rng = random.Random(7)
-    samples = [s for s in (world.sample(rng, "test", n_objects=2) for _ in range(120))
-               if s.scene.objects[0].pair != s.scene.objects[1].pair][:100]
+    samples = [
+        s
+        for s in (world.sample(rng, "test", n_objects=2) for _ in range(120))
+        if s.scene.objects[0].pair != s.scene.objects[1].pair
+    ][:100]
     assert all(world.split.pair_held(*o.pair) for s in samples for o in s.scene.objects)
     maps = node_maps(scorer, render([s.scene for s in samples], world.cfg, seed=7), [s.graph for s in samples])
-    own, other = (torch.tensor(x) for x in zip(*(box_masses(m, s.scene, s.graph, world.cfg)
-                                                    for m, s in zip(maps, samples))))
+    own, other = (
+        torch.tensor(x) for x in zip(*(box_masses(m, s.scene, s.graph, world.cfg) for m, s in zip(maps, samples)))
+    )
     assert own.mean() > 0.5 and other.mean() < 0.2
     assert (own > other).float().mean() >= 0.9

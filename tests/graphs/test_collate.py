@@ -40,8 +40,7 @@ def test_empty_graph_becomes_its_caption():
 
 
 def test_counterfactual_indices_follow_the_relations():
-    g = SceneGraph([SGObject("a"), SGObject("b"), SGObject("c")],
-                   [SGRelation(0, "on", 1), SGRelation(2, "by", 0)], "x")
+    g = SceneGraph([SGObject("a"), SGObject("b"), SGObject("c")], [SGRelation(0, "on", 1), SGRelation(2, "by", 0)], "x")
     single = SceneGraph([SGObject("a")])
     b = collate_graphs([g, single], counterfactuals=3, n_shuffled=1)
     cfs = g.counterfactuals(1, seed=0)

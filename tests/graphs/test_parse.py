@@ -1,4 +1,5 @@
 """Each construction the parser handles: a caption in, the exact graph out."""
+
 import pytest
 
 from bindclip.graphs import SceneGraph, SGObject
@@ -19,16 +20,25 @@ CASES = [
     # coordination of nouns and of adjectives
     ("a cat and a dog", ["cat", "dog"], []),
     ("a red and white bus", ["red white bus"], []),
-    ("a plate containing a lemon and a banana", ["plate", "lemon", "banana"],
-     [("plate", "contain", "lemon"), ("plate", "contain", "banana")]),
-    ("a dog and a cat sitting on a couch", ["dog", "cat", "couch"],
-     [("dog", "sit on", "couch"), ("cat", "sit on", "couch")]),
+    (
+        "a plate containing a lemon and a banana",
+        ["plate", "lemon", "banana"],
+        [("plate", "contain", "lemon"), ("plate", "contain", "banana")],
+    ),
+    (
+        "a dog and a cat sitting on a couch",
+        ["dog", "cat", "couch"],
+        [("dog", "sit on", "couch"), ("cat", "sit on", "couch")],
+    ),
     # multiword prepositions
     ("a vase on top of a table", ["vase", "table"], [("vase", "on top of", "table")]),
     ("a car in front of a house", ["car", "house"], [("car", "in front of", "house")]),
     ("a lamp next to a bed", ["lamp", "bed"], [("lamp", "next to", "bed")]),
-    ("a red circle to the left of a blue square", ["red circle", "blue square"],
-     [("circle", "to the left of", "square")]),
+    (
+        "a red circle to the left of a blue square",
+        ["red circle", "blue square"],
+        [("circle", "to the left of", "square")],
+    ),
     # verbs with and without prepositions, lemmatised
     ("man riding a horse", ["man", "horse"], [("man", "ride", "horse")]),
     ("people sitting in bleachers", ["people", "bleacher"], [("people", "sit in", "bleacher")]),
@@ -49,8 +59,11 @@ CASES = [
     ("a blurry photo of many dogs.", ["many dog"], []),  # the picture's adjectives are no dog's
     ("the grass is eating the horse", ["grass", "horse"], [("grass", "eat", "horse")]),  # ARO VG-Relation
     ("the paved road and the white house", ["paved road", "white house"], []),  # ARO VG-Attribution
-    ("a man holding a picture of a dog", ["man", "picture", "dog"], [("man", "hold", "picture"),
-                                                                      ("dog", "have", "picture")]),
+    (
+        "a man holding a picture of a dog",
+        ["man", "picture", "dog"],
+        [("man", "hold", "picture"), ("dog", "have", "picture")],
+    ),
     # ... partitives pass on their adjectives and counts, quantities and participles are attributes
     ("a spotted group of zebras in the dirt", ["spotted zebra", "dirt"], [("zebra", "in", "dirt")]),
     ("a couple of children", ["2 child"], []),
@@ -119,9 +132,15 @@ def test_an_old_jsonl_cache_is_imported_once_torn_line_dropped(tmp_path):
 
     path = tmp_path / "cache.jsonl"
     old = {"objects": [], "relations": []}
-    lines = [json.dumps({"key": caption_key(c, "counting"),
-                         "graph": {**old, "objects": [{"name": c.split()[-1], "attributes": []}]}})
-             for c in ("a cat", "a dog")]
+    lines = [
+        json.dumps(
+            {
+                "key": caption_key(c, "counting"),
+                "graph": {**old, "objects": [{"name": c.split()[-1], "attributes": []}]},
+            }
+        )
+        for c in ("a cat", "a dog")
+    ]
     path.write_text("\n".join(lines) + '\n{"key": "abc", "gra')  # a crash mid-write
     inner = CountingParser()
     assert [g.objects[0].name for g in GraphCache(inner, path).parse(["a cat", "a dog"])] == ["cat", "dog"]
@@ -137,5 +156,3 @@ def test_a_cached_run_never_builds_the_parser(tmp_path):
     assert cache.parse(["a cat"])[0].objects[0].name == "cat" and built == []
     cache.parse(["a dog"])
     assert built == [1]
-
-

@@ -6,8 +6,11 @@ from bindclip.graphs import GraphFormatError, SceneGraph, SGObject, SGRelation, 
 
 
 def two_objects(pred="to the left of"):
-    return SceneGraph([SGObject("circle", ("red",)), SGObject("square", ("blue",))],
-                      [SGRelation(0, pred, 1)], "a red circle to the left of a blue square")
+    return SceneGraph(
+        [SGObject("circle", ("red",)), SGObject("square", ("blue",))],
+        [SGRelation(0, pred, 1)],
+        "a red circle to the left of a blue square",
+    )
 
 
 def test_views():
@@ -26,18 +29,26 @@ def test_json_round_trip(tmp_path):
     assert write_jsonl([g, SceneGraph(caption="")], path) == 2
     assert list(read_jsonl(path)) == [g, SceneGraph(caption="")]
     assert json.loads(path.read_text().splitlines()[0])["relations"] == [
-        {"subject": 0, "predicate": "to the left of", "object": 1}]
+        {"subject": 0, "predicate": "to the left of", "object": 1}
+    ]
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"objects": []}, "missing field 'relations'"),
-    ({"objects": [{"attributes": []}], "relations": []}, "objects[0]: missing field 'name'"),
-    ({"objects": [{"name": "a", "attributes": "red"}], "relations": []}, "objects[0].attributes"),
-    ({"objects": [{"name": "a"}], "relations": [{"subject": 0, "predicate": "on", "object": 3}]},
-     "relations[0].object: index 3 out of range"),
-    ({"objects": [{"name": "a"}], "relations": [{"subject": "0", "predicate": "on", "object": 0}]},
-     "field 'subject' must be int"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"objects": []}, "missing field 'relations'"),
+        ({"objects": [{"attributes": []}], "relations": []}, "objects[0]: missing field 'name'"),
+        ({"objects": [{"name": "a", "attributes": "red"}], "relations": []}, "objects[0].attributes"),
+        (
+            {"objects": [{"name": "a"}], "relations": [{"subject": 0, "predicate": "on", "object": 3}]},
+            "relations[0].object: index 3 out of range",
+        ),
+        (
+            {"objects": [{"name": "a"}], "relations": [{"subject": "0", "predicate": "on", "object": 0}]},
+            "field 'subject' must be int",
+        ),
+    ],
+)
 def test_validation_names_record_and_field(tmp_path, record, message):
     path = tmp_path / "bad.jsonl"
     good = two_objects().to_json()
@@ -60,8 +71,9 @@ def test_relation_index_checked_at_construction():
 
 
 def test_counterfactuals_swap_each_relation_and_never_equal_original():
-    g = SceneGraph([SGObject("cat"), SGObject("mat"), SGObject("dog")],
-                   [SGRelation(0, "on", 1), SGRelation(2, "next to", 0)])
+    g = SceneGraph(
+        [SGObject("cat"), SGObject("mat"), SGObject("dog")], [SGRelation(0, "on", 1), SGRelation(2, "next to", 0)]
+    )
     cfs = g.counterfactuals(n_shuffled=2, seed=3)
     assert cfs[0].relations == (SGRelation(1, "on", 0), SGRelation(2, "next to", 0))
     assert cfs[1].relations == (SGRelation(0, "on", 1), SGRelation(0, "next to", 2))
@@ -69,12 +81,11 @@ def test_counterfactuals_swap_each_relation_and_never_equal_original():
     for i, c in enumerate(cfs):
         assert not c.same_structure(g)
         assert c.objects == g.objects
-        assert all(not c.same_structure(d) for d in cfs[i + 1:])
+        assert all(not c.same_structure(d) for d in cfs[i + 1 :])
 
 
 def test_counterfactuals_skip_swaps_that_change_nothing():
     # both directions already present: swapping one gives the same multiset of relations
-    g = SceneGraph([SGObject("bus"), SGObject("bus")],
-                   [SGRelation(0, "next to", 1), SGRelation(1, "next to", 0)])
+    g = SceneGraph([SGObject("bus"), SGObject("bus")], [SGRelation(0, "next to", 1), SGRelation(1, "next to", 0)])
     assert all(not c.same_structure(g) for c in g.counterfactuals(n_shuffled=3))
     assert SceneGraph([SGObject("cat")]).counterfactuals() == []

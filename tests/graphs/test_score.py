@@ -36,7 +36,8 @@ def test_f1_known_by_hand(lemmatizer, tmp_path):
     gold_csv.write_text(
         "caption,scene_graph\n"
         'white stove in a kitchen,"( stove , is , white ) , ( stove , in , kitchen )"\n'
-        'a man riding a horse,"( man , ride , horse )"\n')
+        'a man riding a horse,"( man , ride , horse )"\n'
+    )
     gold = read_factual_csv(gold_csv)
     pred = [
         # objects stove, kitchen (2/2); attribute wrong (0/1 gold, 1 pred); relation right

@@ -1,5 +1,6 @@
 """The seq2seq parser on a tiny random T5 built here (no download): loading from a local
 directory, batching, and turning generated FACTUAL text into graphs."""
+
 import pytest
 
 transformers = pytest.importorskip("transformers")
@@ -19,11 +20,21 @@ def tiny_t5(tmp_path_factory):
     vocab = {t: i for i, t in enumerate(["<pad>", "</s>", "<unk>"] + WORDS)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
-                                                unk_token="<unk>")
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
     fast.save_pretrained(d)
-    cfg = transformers.T5Config(vocab_size=len(vocab), d_model=16, d_kv=4, d_ff=32, num_layers=1,
-                                num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    cfg = transformers.T5Config(
+        vocab_size=len(vocab),
+        d_model=16,
+        d_kv=4,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     transformers.set_seed(0)
     transformers.T5ForConditionalGeneration(cfg).save_pretrained(d)
     return d
@@ -42,10 +53,15 @@ def test_loads_locally_and_gives_one_graph_per_caption(tiny_t5):
 
 def test_generated_text_to_graph(tiny_t5, monkeypatch):
     p = Seq2SeqParser(tiny_t5)
-    monkeypatch.setattr(p, "generate_text", lambda caps: [
-        "( man , ride , horse ) , ( horse , is , brown )",
-        "( circle , is , red ) , ( broken , tuple ) , ( circle )",
-        ""])
+    monkeypatch.setattr(
+        p,
+        "generate_text",
+        lambda caps: [
+            "( man , ride , horse ) , ( horse , is , brown )",
+            "( circle , is , red ) , ( broken , tuple ) , ( circle )",
+            "",
+        ],
+    )
     g1, g2, g3 = p.parse(["a man riding a brown horse", "a red circle", ""])
     assert g1.objects == (SGObject("man"), SGObject("horse", ("brown",)))
     assert g1.relations == (SGRelation(0, "ride", 1),)

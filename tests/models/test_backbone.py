@@ -24,9 +24,16 @@ def test_small_config_tokens_at_a_chosen_block():
 def test_timm_map_head_value_path(tmp_path):
     """For an attention-pooled (SigLIP-style MAP) tower, each token's projection equals the pooled output
     the head gives when it sees that one patch alone (attention is then one-hot)."""
-    cfg = {"embed_dim": 192, "vision_cfg": {"image_size": 224, "timm_model_name": "vit_tiny_patch16_224",
-                                            "timm_pool": "map", "timm_proj": "none"},
-           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1}}
+    cfg = {
+        "embed_dim": 192,
+        "vision_cfg": {
+            "image_size": 224,
+            "timm_model_name": "vit_tiny_patch16_224",
+            "timm_pool": "map",
+            "timm_proj": "none",
+        },
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+    }
     path = tmp_path / "tiny-map.json"
     path.write_text(json.dumps(cfg))
     model = create_backbone(BackboneConfig(config_file=str(path))).eval()
@@ -80,8 +87,9 @@ def test_text_encoding_stops_at_the_last_eot_exactly(tmp_path, custom_text):
     assert torch.allclose(encode_text(model, tokens), model.encode_text(tokens, normalize=True), atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["bindclip-vit-tiny-32", "bindclip-vit-tiny-64", "bindclip-siglip-tiny-32",
-                                  "bindclip-siglip-tiny-64"])
+@pytest.mark.parametrize(
+    "name", ["bindclip-vit-tiny-32", "bindclip-vit-tiny-64", "bindclip-siglip-tiny-32", "bindclip-siglip-tiny-64"]
+)
 def test_bindclip_configs_are_plain_open_clip_configs(name):
     """Registered with open_clip, they build there too (open_clip_train can train them); their raw-pixel
     preprocessing lives in bindclip, not in the JSON."""

@@ -29,8 +29,10 @@ def test_cross_attention_pool_gradients_match_the_loop():
 def test_c2lip_forward_and_plain_inference():
     torch.manual_seed(0)
     model = C2LIP(ClipConfig(BackboneConfig("bindclip-vit-tiny-32"))).eval()
-    graphs = [SceneGraph([SGObject("circle", ("red",)), SGObject("square", ("blue",))], caption="c0"),
-              SceneGraph(caption="a blur")]
+    graphs = [
+        SceneGraph([SGObject("circle", ("red",)), SGObject("square", ("blue",))], caption="c0"),
+        SceneGraph(caption="a blur"),
+    ]
     concepts = collate_concepts(graphs)
     assert concepts.phrases == ["red circle", "blue square", "a blur"]
     assert concepts.owner.tolist() == [0, 0, 1]

@@ -18,8 +18,9 @@ def random_state(model, C=3, N=4, R=3, seed=0):
     n_real = node_mask.sum(1, keepdim=True)
     subject = (torch.rand(C, R, generator=g) * n_real).long()
     obj = (torch.rand(C, R, generator=g) * n_real).long()
-    return GraphState(torch.randn(C, N, D, generator=g), node_mask, torch.randn(C, R, D, generator=g),
-                      subject, obj, rel_mask)
+    return GraphState(
+        torch.randn(C, N, D, generator=g), node_mask, torch.randn(C, R, D, generator=g), subject, obj, rel_mask
+    )
 
 
 def patches_for(model, n=2, seed=1):
@@ -71,8 +72,9 @@ def test_permuting_nodes_permutes_slots(oc_clip):
         assert torch.allclose(wp[0, :, :], w[0, :, perm], atol=1e-6)
         # remapping the relations too leaves the score unchanged
         inv = torch.argsort(perm)
-        gp = GraphState(g.nodes[:, perm], g.node_mask[:, perm], g.relations, inv[g.rel_subject],
-                        inv[g.rel_object], g.rel_mask)
+        gp = GraphState(
+            g.nodes[:, perm], g.node_mask[:, perm], g.relations, inv[g.rel_subject], inv[g.rel_object], g.rel_mask
+        )
         assert torch.allclose(oc_clip.score_matrix(patches, g)[0], oc_clip.score_matrix(patches, gp)[0], atol=1e-5)
 
 
@@ -96,15 +98,23 @@ def test_padding_is_irrelevant(oc_clip):
     with torch.no_grad():
         assert torch.allclose(oc_clip.score_matrix(patches, g), oc_clip.score_matrix(patches, junk), atol=1e-6)
         # and extra all-padding columns change nothing either
-        pad = GraphState(torch.cat([g.nodes, torch.randn(3, 2, g.nodes.shape[-1])], 1),
-                         torch.cat([g.node_mask, torch.zeros(3, 2, dtype=torch.bool)], 1),
-                         g.relations, g.rel_subject, g.rel_object, g.rel_mask)
+        pad = GraphState(
+            torch.cat([g.nodes, torch.randn(3, 2, g.nodes.shape[-1])], 1),
+            torch.cat([g.node_mask, torch.zeros(3, 2, dtype=torch.bool)], 1),
+            g.relations,
+            g.rel_subject,
+            g.rel_object,
+            g.rel_mask,
+        )
         assert torch.allclose(oc_clip.score_matrix(patches, g), oc_clip.score_matrix(patches, pad), atol=1e-5)
 
 
 def graphs():
-    red_left = SceneGraph([SGObject("circle", ("red",)), SGObject("square", ("blue",))],
-                          [SGRelation(0, "to the left of", 1)], "a red circle to the left of a blue square")
+    red_left = SceneGraph(
+        [SGObject("circle", ("red",)), SGObject("square", ("blue",))],
+        [SGRelation(0, "to the left of", 1)],
+        "a red circle to the left of a blue square",
+    )
     return [red_left, SceneGraph([SGObject("cross", ("green",))], [], "a green cross"), SceneGraph(caption="")]
 
 
@@ -150,8 +160,10 @@ def test_every_parameter_gets_gradient_from_both_losses(oc_clip):
     out = OCClipLoss()(**oc_clip(images.float() / 255, batch))
     out["local_graph_loss"].backward(retain_graph=True)
     rel = oc_clip.score_head
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in
-               (rel.rel_in_subject.weight, rel.rel_out_object.weight, rel.beta, oc_clip.binding.to_k.weight))
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0
+        for p in (rel.rel_in_subject.weight, rel.rel_out_object.weight, rel.beta, oc_clip.binding.to_k.weight)
+    )
     out["contrastive_loss"].backward()
     dead = [n for n, p in oc_clip.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     # the image tower's final LayerNorm and projection feed only the pooled embedding, which OC-CLIP

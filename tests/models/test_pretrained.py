@@ -5,6 +5,7 @@ downloaded. The reference is `open_clip.create_model_and_transforms(NAME, pretra
 preprocessing of the tag the weights stand in for (open_clip itself, given a bare file, would use its
 OpenAI defaults: right for ViT-B-32, wrong for SigLIP).
 """
+
 import warnings
 
 import open_clip
@@ -57,8 +58,13 @@ def reference(name: str, weights, tag: str | None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model, _, val = open_clip.create_model_and_transforms(
-            name, pretrained=str(weights), image_mean=pre.get("mean"), image_std=pre.get("std"),
-            image_interpolation=pre.get("interpolation"), image_resize_mode=pre.get("resize_mode"))
+            name,
+            pretrained=str(weights),
+            image_mean=pre.get("mean"),
+            image_std=pre.get("std"),
+            image_interpolation=pre.get("interpolation"),
+            image_resize_mode=pre.get("resize_mode"),
+        )
     return model.eval(), val
 
 
@@ -74,8 +80,9 @@ def test_load_preprocess_and_scorer_match_open_clip(name, stand_in):
     with torch.no_grad():
         want = ref.encode_image(torch.stack([ref_val(im) for im in images]))
         ours = bindclip.load(f"{name}:{stand_in[name]}")
-        assert torch.equal(torch.stack([ours.preprocess(im) for im in images]),
-                           torch.stack([ref_val(im) for im in images]))
+        assert torch.equal(
+            torch.stack([ours.preprocess(im) for im in images]), torch.stack([ref_val(im) for im in images])
+        )
         assert torch.equal(ours.prepare_images(images), torch.stack([ref_val(im) for im in images]))
         via_preprocess = ours.encode_image(torch.stack([ours.preprocess(im) for im in images]))
         via_scorer = load_scorer(f"{name}@{MODELS[name]}:{stand_in[name]}").image_features(images)
@@ -106,8 +113,13 @@ def test_training_transform_is_open_clip_preprocess_train(name, stand_in):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, ref_train, _ = open_clip.create_model_and_transforms(
-            name, pretrained=None, image_mean=pre["mean"], image_std=pre["std"],
-            image_interpolation=pre["interpolation"], image_resize_mode=pre["resize_mode"])
+            name,
+            pretrained=None,
+            image_mean=pre["mean"],
+            image_std=pre["std"],
+            image_interpolation=pre["interpolation"],
+            image_resize_mode=pre["resize_mode"],
+        )
     ours = pixel_transform(model.preprocess_cfg, train=True)
     for im in photos():
         torch.manual_seed(3)
@@ -148,9 +160,26 @@ def test_zero_rate_fine_tune_and_export_keep_the_features(tmp_path, stand_in):
     weights = tmp_path / "w.pt"
     shutil.copy(stand_in["ViT-B-32"], weights)
     run, out = tmp_path / "run", tmp_path / "model"
-    assert main(["train", "--method", "clip", "--out", str(run), "model.backbone.name=ViT-B-32",
-                 "model.backbone.tag=laion2b_s34b_b79k", f"model.backbone.pretrained={weights}", "optim.lr=0",
-                 "optim.backbone_lr=0", "run.steps=1", "data.batch_size=2", "data.workers=0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "clip",
+                "--out",
+                str(run),
+                "model.backbone.name=ViT-B-32",
+                "model.backbone.tag=laion2b_s34b_b79k",
+                f"model.backbone.pretrained={weights}",
+                "optim.lr=0",
+                "optim.backbone_lr=0",
+                "run.steps=1",
+                "data.batch_size=2",
+                "data.workers=0",
+            ]
+        )
+        == 0
+    )
     assert main(["export", str(run), "-o", str(out)]) == 0
     weights.unlink()
     ref, ref_val = reference("ViT-B-32", stand_in["ViT-B-32"], MODELS["ViT-B-32"])

@@ -5,11 +5,36 @@ from bindclip.cli import main
 
 def test_probe_all_on_a_bindclip_image_tower(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--preset", "world-small", "--method", "clip", "run.steps=1", "run.save_every=1",
-                 "data.batch_size=8", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "world-small",
+                "--method",
+                "clip",
+                "run.steps=1",
+                "run.save_every=1",
+                "data.batch_size=8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "probe"
-    small = ["--set", "probe_epochs=100", "--set", "complexity_epochs=20", "--set", "fractions=0.5,0.9",
-             "--set", "families=linear,mlp-128,product", "--set", "intervention_scenes=200"]
+    small = [
+        "--set",
+        "probe_epochs=100",
+        "--set",
+        "complexity_epochs=20",
+        "--set",
+        "fractions=0.5,0.9",
+        "--set",
+        "families=linear,mlp-128,product",
+        "--set",
+        "intervention_scenes=200",
+    ]
     assert main(["probe", "all", "--encoder", str(run), "--quick", "--out", str(out), *small]) == 0
     res = json.loads((out / "results.json").read_text())
     assert {"probes", "additivity", "complexity", "interventions", "sizes"} <= set(res)
@@ -25,9 +50,30 @@ def test_probe_all_on_a_bindclip_image_tower(tmp_path, capsys):
 
 
 def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
-    assert main(["probe", "from-scratch", "--out", str(tmp_path), "--coverage", "0.5,0.9", "--seeds", "2",
-                 "--steps", "3", "--complexity", "--set", "complexity_epochs=5", "--set", "fractions=0.5",
-                 "--set", "families=linear,product"]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "from-scratch",
+                "--out",
+                str(tmp_path),
+                "--coverage",
+                "0.5,0.9",
+                "--seeds",
+                "2",
+                "--steps",
+                "3",
+                "--complexity",
+                "--set",
+                "complexity_epochs=5",
+                "--set",
+                "fractions=0.5",
+                "--set",
+                "families=linear,product",
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "coverage.json").read_text())
     assert [p["coverage"] for p in res["points"]] == [0.5, 0.9] and len(res["points"][0]["per_seed"]) == 2
     assert (tmp_path / "coverage.png").is_file() and res["reported"] == "final step"

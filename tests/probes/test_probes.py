@@ -13,10 +13,14 @@ from bindclip.probes.scenes import text_scenes, world_scenes
 
 
 def test_set_separation_on_hand_made_logits():
-    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0],    # present {0, 1}: 2 > 1, right
-                           [3.0, 0.5, 1.0, 0.0],    # present {0, 1}: 0.5 < 1, wrong
-                           [0.0, 0.0, 5.0, 0.0],    # present {2} (a shared value): right
-                           [1.0, 1.0, 1.0, 1.0]])   # all tie: wrong (strictly greater is required)
+    logits = torch.tensor(
+        [
+            [3.0, 2.0, 1.0, 0.0],  # present {0, 1}: 2 > 1, right
+            [3.0, 0.5, 1.0, 0.0],  # present {0, 1}: 0.5 < 1, wrong
+            [0.0, 0.0, 5.0, 0.0],  # present {2} (a shared value): right
+            [1.0, 1.0, 1.0, 1.0],
+        ]
+    )  # all tie: wrong (strictly greater is required)
     ids = torch.tensor([[0, 1], [1, 0], [2, 2], [0, 3]])
     present = multi_hot(ids, 4) > 0
     assert set_separation(logits, present).tolist() == [True, False, True, False]
@@ -44,7 +48,7 @@ def product_embeddings(sset, dim=16, seed=0):
     so every dimension is a product of four modulations)."""
     g = torch.Generator().manual_seed(seed)
     E = [1 + 0.8 * torch.randn(v, dim, generator=g) for v in (*sset.sizes, *sset.sizes)]
-    W = torch.randn(dim, dim, generator=g) / dim ** 0.5
+    W = torch.randn(dim, dim, generator=g) / dim**0.5
     v = torch.as_tensor(sset.labels).reshape(-1, 4)
     return ((E[0][v[:, 0]] * E[1][v[:, 1]] * E[2][v[:, 2]] * E[3][v[:, 3]]) @ W).numpy()
 

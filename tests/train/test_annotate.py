@@ -1,4 +1,5 @@
 """`bindclip parse --shards`: graphs written into img2dataset shards, resumable, and never parsed again."""
+
 import json
 
 import pytest
@@ -40,10 +41,22 @@ def test_training_on_annotated_shards_never_loads_a_parser(tmp_path, monkeypatch
 
     def no_parser(*a, **k):
         raise AssertionError("a parser was built although every sample carries its graph")
+
     monkeypatch.setattr(parse, "SpacyParser", no_parser)
-    cfg = load_config(None, ["data.source=wds", f"data.shards={out}/{{00000..00001}}.tar", "data.workers=0",
-                             "data.batch_size=4", "run.steps=3", "model.binding.dim=32", "model.binding.heads=2"],
-                      method="oc-clip", preset="world-small")
+    cfg = load_config(
+        None,
+        [
+            "data.source=wds",
+            f"data.shards={out}/{{00000..00001}}.tar",
+            "data.workers=0",
+            "data.batch_size=4",
+            "run.steps=3",
+            "model.binding.dim=32",
+            "model.binding.heads=2",
+        ],
+        method="oc-clip",
+        preset="world-small",
+    )
     assert train(cfg, tmp_path / "run", progress=False)["step"] == 3
 
 

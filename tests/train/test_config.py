@@ -6,8 +6,12 @@ from bindclip.train import ConfigError, load_config
 def test_preset_file_method_and_overrides_in_order(tmp_path):
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text("optim:\n  lr: 0.01\nrun:\n  steps: 50\n")
-    cfg = load_config(cfg_file, ["optim.lr=1e-4", "data.split=[attr-holdout:0.5]", "optim.backbone_lr=null",
-                                 "data.world.image_size=32"], method="oc-clip", preset="world-small")
+    cfg = load_config(
+        cfg_file,
+        ["optim.lr=1e-4", "data.split=[attr-holdout:0.5]", "optim.backbone_lr=null", "data.world.image_size=32"],
+        method="oc-clip",
+        preset="world-small",
+    )
     assert cfg.model.method == "oc-clip"
     assert cfg.optim.lr == 1e-4 and cfg.run.steps == 50  # override beats file beats preset
     assert cfg.model.backbone.name == "bindclip-vit-tiny-32"  # from the preset
@@ -16,21 +20,27 @@ def test_preset_file_method_and_overrides_in_order(tmp_path):
     assert load_config().model.method == "clip"  # bare defaults are valid
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optim.lrr=1", r"unknown key 'optim.lrr'"),
-    ("model.backbone.nme=x", r"unknown key 'model.backbone.nme'"),
-    ("run.steps=ten", r"run.steps must be a number"),
-    ("run.steps=1.5", r"run.steps must be an integer"),
-    ("optim.freeze_text=1", r"optim.freeze_text must be true or false"),
-    ("model.method=blip", r"model.method: 'blip' is not one of"),
-    ("data.world.image_size=8", r"image_size: 8 px is outside"),
-    ("data.world.image_size=48", r"world renders 48 px images but bindclip-vit-tiny-64 takes 64"),
-    ("data.image_size=48", r"data.image_size: 48 px, but bindclip-vit-tiny-64 takes 64 px"),
-    ("model.backbone.name=ViT-L-14", r"ViT-L-14: its pretrained tags preprocess differently .*laion2b_s32b_b82k: mean "
-                                     r"\(0.5, 0.5, 0.5\).*ViT-L-14@TAG:WEIGHTS"),
-    ("model.backbone.tag=nope", r"open_clip knows no pretrained tag 'nope' for bindclip-vit-tiny-64"),
-    ("lr", r"expected section.key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lrr=1", r"unknown key 'optim.lrr'"),
+        ("model.backbone.nme=x", r"unknown key 'model.backbone.nme'"),
+        ("run.steps=ten", r"run.steps must be a number"),
+        ("run.steps=1.5", r"run.steps must be an integer"),
+        ("optim.freeze_text=1", r"optim.freeze_text must be true or false"),
+        ("model.method=blip", r"model.method: 'blip' is not one of"),
+        ("data.world.image_size=8", r"image_size: 8 px is outside"),
+        ("data.world.image_size=48", r"world renders 48 px images but bindclip-vit-tiny-64 takes 64"),
+        ("data.image_size=48", r"data.image_size: 48 px, but bindclip-vit-tiny-64 takes 64 px"),
+        (
+            "model.backbone.name=ViT-L-14",
+            r"ViT-L-14: its pretrained tags preprocess differently .*laion2b_s32b_b82k: mean "
+            r"\(0.5, 0.5, 0.5\).*ViT-L-14@TAG:WEIGHTS",
+        ),
+        ("model.backbone.tag=nope", r"open_clip knows no pretrained tag 'nope' for bindclip-vit-tiny-64"),
+        ("lr", r"expected section.key=value"),
+    ],
+)
 def test_bad_keys_and_values_are_named(override, message):
     with pytest.raises((ConfigError, ValueError), match=message):
         load_config(None, [override])
@@ -69,8 +79,9 @@ def test_resume_keeps_the_runs_config_and_names_a_contradiction(tmp_path):
     from bindclip.train.config import resume_config
 
     run = tmp_path / "config.json"
-    saved = load_config(None, ["data.source=wds", "data.shards=/d/{0..3}.tar", "run.steps=10"], method="oc-clip",
-                        preset="world-small")
+    saved = load_config(
+        None, ["data.source=wds", "data.shards=/d/{0..3}.tar", "run.steps=10"], method="oc-clip", preset="world-small"
+    )
     run.write_text(json.dumps(saved.to_dict()))
     bare = resume_config(run)  # no flags repeated: still the shard run it was, not the world
     assert bare.data.source == "wds" and bare.model.method == "oc-clip" and bare.to_dict() == saved.to_dict()

@@ -8,8 +8,16 @@ from bindclip.cli import main
 from bindclip.models import CheckpointError
 from bindclip.train import ConfigError, load_config, train
 
-TINY = ["data.batch_size=8", "data.workers=0", "run.steps=2", "model.binding.dim=32", "model.binding.heads=2",
-        "model.obj_dim=16", "model.rel_dim=16", "model.rel_hidden=16"]
+TINY = [
+    "data.batch_size=8",
+    "data.workers=0",
+    "run.steps=2",
+    "model.binding.dim=32",
+    "model.binding.heads=2",
+    "model.obj_dim=16",
+    "model.rel_dim=16",
+    "model.rel_hidden=16",
+]
 
 
 @pytest.mark.parametrize("method", ["oc-clip", "siglip"])

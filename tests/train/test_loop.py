@@ -8,15 +8,26 @@ import time
 import pytest
 import torch
 
+from bindclip.methods import method_names
 from bindclip.train import load_config, train
-from bindclip.train.loop import build_model, build_optimizer, no_weight_decay
+from bindclip.train.loop import build_model, build_optimizer
+from bindclip.train.optim import no_weight_decay
 
-TINY = ["data.batch_size=8", "data.workers=0", "run.log_every=5", "run.save_every=5", "run.keep=1",
-        "model.binding.dim=32", "model.binding.heads=2", "model.obj_dim=16", "model.rel_dim=16",
-        "model.rel_hidden=16"]
+TINY = [
+    "data.batch_size=8",
+    "data.workers=0",
+    "run.log_every=5",
+    "run.save_every=5",
+    "run.keep=1",
+    "model.binding.dim=32",
+    "model.binding.heads=2",
+    "model.obj_dim=16",
+    "model.rel_dim=16",
+    "model.rel_hidden=16",
+]
 
 
-@pytest.mark.parametrize("method", ["clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip"])
+@pytest.mark.parametrize("method", method_names())
 def test_each_method_trains_and_writes_the_run(tmp_path, method):
     cfg = load_config(None, TINY + ["run.steps=6"], method=method, preset="world-small")
     last = train(cfg, tmp_path, progress=False)
@@ -32,8 +43,9 @@ def test_each_method_trains_and_writes_the_run(tmp_path, method):
 
 
 def test_weight_decay_groups_and_lower_backbone_lr():
-    cfg = load_config(None, TINY + ["optim.backbone_lr=1e-5", "optim.freeze_text=true"], method="oc-clip",
-                      preset="world-small")
+    cfg = load_config(
+        None, TINY + ["optim.backbone_lr=1e-5", "optim.freeze_text=true"], method="oc-clip", preset="world-small"
+    )
     model = build_model(cfg)
     from bindclip.train.loop import freeze_towers
 
@@ -52,10 +64,25 @@ def test_weight_decay_groups_and_lower_backbone_lr():
 
 
 def _train_cli(out, *extra):
-    return [sys.executable, "-m", "bindclip", "train", "--method", "oc-clip", "--preset", "world-small",
-            "--out", str(out), *TINY, "run.steps=20", "data.workers=1", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "bindclip",
+        "train",
+        "--method",
+        "oc-clip",
+        "--preset",
+        "world-small",
+        "--out",
+        str(out),
+        *TINY,
+        "run.steps=20",
+        "data.workers=1",
+        *extra,
+    ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["world", "wds"])
 def test_kill_and_resume_is_bit_exact(tmp_path, source):
     """20 steps straight == 5+ steps, SIGKILL, resume to 20: every weight equal, on CPU. Shards: two loader
@@ -66,16 +93,20 @@ def test_kill_and_resume_is_bit_exact(tmp_path, source):
         from test_shards import write_img2dataset_shards
 
         pattern, _ = write_img2dataset_shards(tmp_path / "shards")
-        extra += ["data.source=wds", f"data.shards={pattern}", "data.workers=2", "data.shuffle_buffer=10",
-                  "data.batch_size=4"]
+        extra += [
+            "data.source=wds",
+            f"data.shards={pattern}",
+            "data.workers=2",
+            "data.shuffle_buffer=10",
+            "data.batch_size=4",
+        ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     straight = tmp_path / "straight"
     subprocess.run(_train_cli(straight, *extra), check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cli(killed, *extra), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_train_cli(killed, *extra), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / "checkpoints" / "step-000005.pt").exists():
+    while not (killed / "checkpoints" / "last.pt").exists():  # written right after step-000005.pt
         assert proc.poll() is None and time.time() < deadline, "training ended before step 5"
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
@@ -93,6 +124,7 @@ def test_kill_and_resume_is_bit_exact(tmp_path, source):
     assert steps == [5, 10, 15, 20]  # the killed run's rows after its checkpoint were dropped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["oc-clip", "c2lip"])
 def test_two_torchrun_cpu_ranks_equal_one_process_on_the_global_batch(tmp_path, method):
     """torchrun, 2 gloo ranks x 4 samples, 3 steps == one process stepping on the 8-sample
@@ -101,11 +133,35 @@ def test_two_torchrun_cpu_ranks_equal_one_process_on_the_global_batch(tmp_path, 
     from bindclip.train.loop import build_loss, build_scheduler, train_step
 
     overrides = [o for o in TINY if not o.startswith("data.batch_size")] + [
-        "data.batch_size=4", "run.steps=3", "run.threads=1"]
+        "data.batch_size=4",
+        "run.steps=3",
+        "run.threads=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    str(_free_port()), "-m", "bindclip", "train", "--method", method, "--preset", "world-small",
-                    "--out", str(tmp_path), *overrides], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "bindclip",
+            "train",
+            "--method",
+            method,
+            "--preset",
+            "world-small",
+            "--out",
+            str(tmp_path),
+            *overrides,
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     cfg = load_config(None, overrides, method=method, preset="world-small")
     torch.manual_seed(cfg.run.seed)
     model = build_model(cfg)
@@ -130,16 +186,38 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_torchrun_ranks_read_shards_and_resume(tmp_path):
     """2 gloo ranks x 2 workers on img2dataset shards: no nodesplitter error, every rank's stream positions
     in the checkpoint, and a resume (longer run) continues from them."""
     from test_shards import write_img2dataset_shards
 
     pattern, _ = write_img2dataset_shards(tmp_path / "shards")
-    cli = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), "-m", "bindclip", "train", "--method", "clip", "--preset", "world-small", "--out",
-           str(tmp_path / "run"), "data.source=wds", f"data.shards={pattern}", "data.workers=2", "data.batch_size=4",
-           "run.save_every=3", "run.log_every=3", "run.threads=1"]
+    cli = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "bindclip",
+        "train",
+        "--method",
+        "clip",
+        "--preset",
+        "world-small",
+        "--out",
+        str(tmp_path / "run"),
+        "data.source=wds",
+        f"data.shards={pattern}",
+        "data.workers=2",
+        "data.batch_size=4",
+        "run.save_every=3",
+        "run.log_every=3",
+        "run.threads=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(cli + ["run.steps=3"], check=True, env=env, capture_output=True)
     data = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["data"]

@@ -3,13 +3,22 @@ import json
 import pytest
 import torch
 
+from bindclip.methods import get_method
 from bindclip.train import ConfigError, load_config, train
 from bindclip.world import World, WorldConfig
 from bindclip.world.data import export_shards, png_bytes
 
-TINY = ["data.batch_size=8", "data.workers=0", "run.log_every=1", "run.save_every=100",
-        "model.binding.dim=32", "model.binding.heads=2", "model.obj_dim=16", "model.rel_dim=16",
-        "model.rel_hidden=16"]
+TINY = [
+    "data.batch_size=8",
+    "data.workers=0",
+    "run.log_every=1",
+    "run.save_every=100",
+    "model.binding.dim=32",
+    "model.binding.heads=2",
+    "model.obj_dim=16",
+    "model.rel_dim=16",
+    "model.rel_hidden=16",
+]
 
 
 def write_shards(tmp_path):
@@ -24,8 +33,10 @@ def write_shards(tmp_path):
         sink.write({"__key__": "bad0", "png": b"\x89PNG not really", "json": json.dumps(samples[0].labels()).encode()})
         sink.write({"__key__": "bad1", "png": png_bytes(images[1]), "json": b'{"objects": []}'})
         sink.write({"__key__": "txt0", "png": png_bytes(images[2]), "txt": samples[2].caption.encode()})
-        broken = {**samples[0].labels(), "graph": {"objects": [{"name": "dog"}],
-                                                   "relations": [{"subject": 0, "predicate": "on", "object": 4}]}}
+        broken = {
+            **samples[0].labels(),
+            "graph": {"objects": [{"name": "dog"}], "relations": [{"subject": 0, "predicate": "on", "object": 4}]},
+        }
         sink.write({"__key__": "bad2", "png": png_bytes(images[0]), "json": json.dumps(broken).encode()})
     return str(tmp_path / "train-{000000..000002}.tar")
 
@@ -33,14 +44,15 @@ def write_shards(tmp_path):
 @pytest.mark.parametrize("method", ["clip", "oc-clip"])
 def test_training_from_shards_counts_what_it_skips(tmp_path, method):
     pattern = write_shards(tmp_path / "shards")
-    cfg = load_config(None, TINY + ["data.source=wds", f"data.shards={pattern}", "run.steps=5"], method=method,
-                      preset="world-small")
+    cfg = load_config(
+        None, TINY + ["data.source=wds", f"data.shards={pattern}", "run.steps=5"], method=method, preset="world-small"
+    )
     last = train(cfg, tmp_path / "run", progress=False)
     assert last["step"] == 5 and torch.isfinite(torch.tensor(last["loss"]))
     skipped = json.loads((tmp_path / "run" / "skipped.json").read_text())
     # 35 records, 3 unusable (2 for CLIP, which reads no graph): batches of 8; 5 steps use 40 -> epoch 0
     # whole (each bad record met once), epoch 1 in part (shuffled: each met once more or not yet)
-    reasons = {"corrupt image", "no caption"} | ({"malformed graph"} if method == "oc-clip" else set())
+    reasons = {"corrupt image", "no caption"} | ({"malformed graph"} if get_method(method).needs_graphs else set())
     assert set(skipped) == reasons and set(skipped.values()) <= {1, 2}
     assert last["skipped"] == skipped and last["epoch"] == 1
 
@@ -51,8 +63,12 @@ def test_wds_needs_shards():
 
 
 def test_shards_without_usable_records_stop_with_their_names(tmp_path):
-    cfg = load_config(None, TINY + ["data.source=wds", f"data.shards={tmp_path}/none-{{0..1}}.tar", "run.steps=2"],
-                      method="clip", preset="world-small")
+    cfg = load_config(
+        None,
+        TINY + ["data.source=wds", f"data.shards={tmp_path}/none-{{0..1}}.tar", "run.steps=2"],
+        method="clip",
+        preset="world-small",
+    )
     with pytest.raises(ValueError, match=r"no usable record in .*none-0.tar.*unreadable tar member"):
         train(cfg, tmp_path / "run", progress=False)
 
@@ -73,8 +89,9 @@ def write_img2dataset_shards(root, n_shards: int = 8, per_shard: int = 6) -> tup
                 buf = io.BytesIO()
                 Image.new("RGB", (24 + i, 20), (40 * s % 255, 30 * i, 90)).save(buf, "JPEG")
                 meta = {"key": key, "status": "success", "caption": caption}
-                sink.write({"__key__": key, "jpg": buf.getvalue(), "txt": caption.encode(),
-                            "json": json.dumps(meta).encode()})
+                sink.write(
+                    {"__key__": key, "jpg": buf.getvalue(), "txt": caption.encode(), "json": json.dumps(meta).encode()}
+                )
                 captions.append(caption)
     return str(root / f"{{00000..{n_shards - 1:05d}}}.tar"), captions
 
@@ -98,8 +115,18 @@ def epoch_captions(cfg, rank: int, world: int, epoch: int) -> list[str]:
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_every_sample_once_per_epoch_for_any_workers_and_ranks(tmp_path, workers, ranks):
     pattern, captions = write_img2dataset_shards(tmp_path)
-    cfg = load_config(None, [f"data.shards={pattern}", "data.source=wds", f"data.workers={workers}",
-                             "data.batch_size=1", "data.shuffle_buffer=5"], method="clip", preset="world-small")
+    cfg = load_config(
+        None,
+        [
+            f"data.shards={pattern}",
+            "data.source=wds",
+            f"data.workers={workers}",
+            "data.batch_size=1",
+            "data.shuffle_buffer=5",
+        ],
+        method="clip",
+        preset="world-small",
+    )
     seen = [c for rank in range(ranks) for c in epoch_captions(cfg, rank, ranks, 0)]
     assert sorted(seen) == sorted(captions)  # each of the 48 exactly once
 
@@ -135,8 +162,18 @@ def test_empty_graph_captions_are_counted_kept_or_skipped(tmp_path, rule):
         for k in range(2):  # what a web caption like "click to enlarge" parses to
             meta = {**samples[k].labels(), "caption": "click to enlarge", "graph": {"objects": [], "relations": []}}
             sink.write({"__key__": f"empty{k}", "png": png_bytes(images[k]), "json": json.dumps(meta).encode()})
-    cfg = load_config(None, TINY + ["data.source=wds", f"data.shards={tmp_path}/train-{{000000..000001}}.tar",
-                                    "run.steps=2", f"data.empty_graphs={rule}"], method="oc-clip", preset="world-small")
+    cfg = load_config(
+        None,
+        TINY
+        + [
+            "data.source=wds",
+            f"data.shards={tmp_path}/train-{{000000..000001}}.tar",
+            "run.steps=2",
+            f"data.empty_graphs={rule}",
+        ],
+        method="oc-clip",
+        preset="world-small",
+    )
     train(cfg, tmp_path / "run", progress=False)
     skipped = json.loads((tmp_path / "run" / "skipped.json").read_text())
     key = "empty graph" if rule == "skip" else "empty graph (kept: the caption as one node)"

@@ -2,15 +2,23 @@ import pytest
 
 from bindclip.graphs import SceneGraph, SGObject, SGRelation
 from bindclip.world import World, WorldConfig, make_split
-from bindclip.world.benchmarks import (TASKS, build_items, plausible, retrieval_set, satisfies, zero_shot_classes,
-                                       zero_shot_items)
+from bindclip.world.benchmarks import (
+    TASKS,
+    build_items,
+    plausible,
+    retrieval_set,
+    satisfies,
+    zero_shot_classes,
+    zero_shot_items,
+)
 from bindclip.world.scenes import Scene, WorldObject
 
 
 def test_satisfies_by_hand():
     cfg = WorldConfig()
-    scene = Scene((WorldObject("circle", "red", "small", 0.2, 0.5, 0.1),
-                   WorldObject("square", "blue", "large", 0.8, 0.5, 0.14)))
+    scene = Scene(
+        (WorldObject("circle", "red", "small", 0.2, 0.5, 0.1), WorldObject("square", "blue", "large", 0.8, 0.5, 0.14))
+    )
     red_circle, blue_square = SGObject("circle", ("red",)), SGObject("square", ("large", "blue"))
     assert satisfies(scene, SceneGraph([red_circle, blue_square], [SGRelation(0, "to the left of", 1)]), cfg)
     assert not satisfies(scene, SceneGraph([red_circle, blue_square], [SGRelation(1, "to the left of", 0)]), cfg)

@@ -44,8 +44,27 @@ def test_export_shards_read_back(tmp_path):
 
 def test_cli_world_export_and_preview(tmp_path):
     out = tmp_path / "w"
-    assert main(["world", "export", "--out", str(out), "--n", "30", "--n-test", "8", "--size", "32",
-                 "--split", "attr-holdout:0.25", "--split", "rel-holdout:0.2"]) == 0
+    assert (
+        main(
+            [
+                "world",
+                "export",
+                "--out",
+                str(out),
+                "--n",
+                "30",
+                "--n-test",
+                "8",
+                "--size",
+                "32",
+                "--split",
+                "attr-holdout:0.25",
+                "--split",
+                "rel-holdout:0.2",
+            ]
+        )
+        == 0
+    )
     split = json.loads((out / "split.json").read_text())
     assert len(split["held_out_pairs"]) == 16 and len(split["held_out_triplets"]) == round(0.2 * 128)
     assert (out / "train-000000.tar").exists() and (out / "test-000000.tar").exists()

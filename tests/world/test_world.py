@@ -16,14 +16,17 @@ def obj(shape="circle", colour="red", x=0.5, y=0.5, r=0.1, size="small"):
     return WorldObject(shape, colour, size, x, y, r)
 
 
-@pytest.mark.parametrize("kw, param", [
-    ({"image_size": 16}, "image_size"),
-    ({"image_size": 300}, "image_size"),
-    ({"shapes": ("circle", "blob")}, "shapes"),
-    ({"colours": ("red", "mauve")}, "colours"),
-    ({"max_objects": 5}, "max_objects"),
-    ({"positions": ((0.3, 0.5),), "max_objects": 2, "min_objects": 2}, "positions"),
-])
+@pytest.mark.parametrize(
+    "kw, param",
+    [
+        ({"image_size": 16}, "image_size"),
+        ({"image_size": 300}, "image_size"),
+        ({"shapes": ("circle", "blob")}, "shapes"),
+        ({"colours": ("red", "mauve")}, "colours"),
+        ({"max_objects": 5}, "max_objects"),
+        ({"positions": ((0.3, 0.5),), "max_objects": 2, "min_objects": 2}, "positions"),
+    ],
+)
 def test_bad_config_names_the_parameter(kw, param):
     with pytest.raises(WorldConfigError, match=param):
         WorldConfig(**kw)

@@ -12,6 +12,7 @@ reason. Order: [caption, 4 shuffles] with argmax, so a tie is right. The shuffle
 tokenizer and tagger versions, so they are generated once (seed 1) and stored beside the annotation
 file as `<name>.bindclip-order.json`, with the versions that made them.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,18 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..atomic import write_json
-from .items import (BenchmarkFormatError, ChoiceItem, SplitResult, choice_result, find_dir, item_scores, read_json,
-                    require)
+from ..errors import MissingFileError, StaleCacheError
+from ..graphs.nlp import load_pipeline
+from .items import (
+    BenchmarkFormatError,
+    ChoiceItem,
+    SplitResult,
+    choice_result,
+    find_dir,
+    item_scores,
+    read_json,
+    require,
+)
 
 DATA = Path(__file__).parent / "data"
 VG = {"vg-relation": "visual_genome_relation.json", "vg-attribution": "visual_genome_attribution.json"}
@@ -39,8 +50,20 @@ def read_vg(path: Path, split: str, image_dir: Path) -> list[ChoiceItem]:
     number = (int, float)
     items = []
     for k, rec in enumerate(read_json(path, list)):
-        require(rec, {"image_path": str, "true_caption": str, "false_caption": str, "bbox_x": number,
-                      "bbox_y": number, "bbox_w": number, "bbox_h": number, **key}, f"{path}: entry {k}")
+        require(
+            rec,
+            {
+                "image_path": str,
+                "true_caption": str,
+                "false_caption": str,
+                "bbox_x": number,
+                "bbox_y": number,
+                "bbox_w": number,
+                "bbox_h": number,
+                **key,
+            },
+            f"{path}: entry {k}",
+        )
         if split == "vg-relation":
             group = rec["relation_name"]
         else:
@@ -48,8 +71,11 @@ def read_vg(path: Path, split: str, image_dir: Path) -> list[ChoiceItem]:
                 raise BenchmarkFormatError(f"{path}: entry {k}: 'attributes' must hold two names")
             group = "_".join(rec["attributes"])
         box = (rec["bbox_x"], rec["bbox_y"], rec["bbox_w"], rec["bbox_h"])
-        items.append(ChoiceItem(str(k), (image_dir / rec["image_path"], box),
-                                [rec["false_caption"], rec["true_caption"]], (1,), group))
+        items.append(
+            ChoiceItem(
+                str(k), (image_dir / rec["image_path"], box), [rec["false_caption"], rec["true_caption"]], (1,), group
+            )
+        )
     return items
 
 
@@ -110,7 +136,7 @@ def perturbations(caption: str, nlp, rng: random.Random) -> list[str]:
                 out[i] = w
         return " ".join(out)
 
-    trigrams = [words[i:i + 3] for i in range(0, len(words), 3)]
+    trigrams = [words[i : i + 3] for i in range(0, len(words), 3)]
     within = []
     for tri in trigrams:
         tri = list(tri)
@@ -127,24 +153,35 @@ def order_cases(path: Path) -> list[dict]:
     records = read_json(path, list)
     for k, rec in enumerate(records):
         require(rec, {"image": str, "caption": (list, str)}, f"{path}: entry {k}")
-    captions = [(rec["image"], c) for rec in records
-                for c in (rec["caption"] if isinstance(rec["caption"], list) else [rec["caption"]])]
+    captions = [
+        (rec["image"], c)
+        for rec in records
+        for c in (rec["caption"] if isinstance(rec["caption"], list) else [rec["caption"]])
+    ]
     stored = read_json(cache, dict) if cache.is_file() else {}
     if stored.get("rule") == ORDER_RULE:
         if stored.get("n_captions") != len(captions):
-            raise ValueError(f"{cache}: holds shuffles of {stored.get('n_captions')} captions but {path} has "
-                             f"{len(captions)}; delete it to regenerate")
+            raise StaleCacheError(
+                f"{cache}: holds shuffles of {stored.get('n_captions')} captions but {path} has "
+                f"{len(captions)}; delete it to regenerate"
+            )
         return stored["cases"]
-    import spacy
-
-    from ..graphs.nlp import load_pipeline
+    import spacy  # heavy: loaded only when ARO Order's shuffles are drawn, not when read from the cache
 
     nlp = load_pipeline(("ner", "parser", "lemmatizer"))
     rng = random.Random(1)
-    cases = [{"image": image, "options": [pre_caption(c)] + [pre_caption(p) for p in perturbations(c, nlp, rng)]}
-             for image, c in captions]
-    meta = {"rule": ORDER_RULE, "n_captions": len(captions), "seed": 1, "spacy": spacy.__version__,
-            "pipeline": nlp.meta.get("name"), "cases": cases}
+    cases = [
+        {"image": image, "options": [pre_caption(c)] + [pre_caption(p) for p in perturbations(c, nlp, rng)]}
+        for image, c in captions
+    ]
+    meta = {
+        "rule": ORDER_RULE,
+        "n_captions": len(captions),
+        "seed": 1,
+        "spacy": spacy.__version__,
+        "pipeline": nlp.meta.get("name"),
+        "cases": cases,
+    }
     write_json(cache, meta, indent=None)
     return cases
 
@@ -166,5 +203,5 @@ def evaluate_aro(scorer, root: str | Path, images: str | None = None) -> dict[st
         if (root / name).is_file():
             out[split] = evaluate_order(scorer, root / name, find_dir(root, images, "."), split)
     if not out:
-        raise FileNotFoundError(f"{root}: no ARO file ({', '.join(list(VG.values()) + list(ORDER.values()))})")
+        raise MissingFileError(f"{root}: no ARO file ({', '.join(list(VG.values()) + list(ORDER.values()))})")
     return out

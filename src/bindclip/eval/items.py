@@ -8,13 +8,19 @@ An item whose image is missing or unreadable is skipped, and counted with its re
 with a caption that parses to an empty graph is still scored (that caption binds as one node) and counted
 as `empty_graph_fallbacks`, so every model is measured on the same items.
 """
+
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from ..errors import BenchmarkFormatError
 
 RULES = ("argmax", "strict")
 
@@ -29,14 +35,8 @@ class ChoiceItem:
     graphs: list | None = None  # gold scene graphs of the options, when the benchmark has them
 
 
-class BenchmarkFormatError(ValueError):
-    """A benchmark file that does not follow its published format; the message names file and item."""
-
-
 def read_json(path: str | Path, kind: type):
     """A benchmark's JSON file, which must hold a `kind` (dict or list) at the top."""
-    import json
-
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -45,8 +45,7 @@ def read_json(path: str | Path, kind: type):
     except json.JSONDecodeError as e:
         raise BenchmarkFormatError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, kind):
-        raise BenchmarkFormatError(f"{path}: expected {_json_kind(kind)} at the top, "
-                                   f"found {type(data).__name__}")
+        raise BenchmarkFormatError(f"{path}: expected {_json_kind(kind)} at the top, found {type(data).__name__}")
     return data
 
 
@@ -77,8 +76,6 @@ class SkipItem(Exception):
 
 def open_image(src):
     """A PIL image (or the tensor as is) from an item's image field; SkipItem when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
     if isinstance(src, torch.Tensor) or hasattr(src, "convert"):
         return src
     box = None
@@ -109,8 +106,6 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
     """Scores of every scorable item's options (by id), the reasons for the rest, and (OC-CLIP) how many
     items had an option parsed to an empty graph: those are scored too, the caption standing as the one
     node (collate's empty_as_caption), so every model is measured on the same items."""
-    from tqdm import tqdm
-
     skipped: Counter = Counter()
     present = [it for it in items if _image_file(it.image) is None or _image_file(it.image).is_file()]
     skipped["missing image"] = len(items) - len(present)
@@ -126,7 +121,7 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
     for group in by_count.values():
         for start in range(0, len(group), scorer.batch_size):
             chunk, images = [], []
-            for it in group[start:start + scorer.batch_size]:
+            for it in group[start : start + scorer.batch_size]:
                 try:
                     images.append(open_image(it.image))
                     chunk.append(it)
@@ -137,7 +132,7 @@ def item_scores(scorer, items: list[ChoiceItem], desc: str = "") -> tuple[dict[s
                 graphs = [it.graphs for it in chunk] if all(it.graphs for it in chunk) else None
                 scores = scorer.option_scores(images, [it.options for it in chunk], graphs)
                 out.update((it.id, s) for it, s in zip(chunk, scores))
-            bar.update(len(group[start:start + scorer.batch_size]))
+            bar.update(len(group[start : start + scorer.batch_size]))
     bar.close()
     return out, +skipped, fallbacks
 
@@ -167,16 +162,20 @@ class SplitResult:
 
     def to_dict(self) -> dict:
         d = {"accuracy": self.accuracy} if self.accuracy is not None else {}
-        d |= {"n": self.n, "skipped": self.skipped, "ties": self.ties,
-             "tie_rule": self.tie_rule}
+        d |= {"n": self.n, "skipped": self.skipped, "ties": self.ties, "tie_rule": self.tie_rule}
         if self.skip_reasons:
             d["skip_reasons"] = dict(self.skip_reasons)
         return {**d, **self.extra}
 
 
-def choice_result(items: list[ChoiceItem], scores: dict[str, torch.Tensor], skipped: Counter, rule: str,
-                  extra_reasons: Counter | None = None, fallbacks: int | None = None
-                  ) -> tuple[SplitResult, dict[str, bool]]:
+def choice_result(
+    items: list[ChoiceItem],
+    scores: dict[str, torch.Tensor],
+    skipped: Counter,
+    rule: str,
+    extra_reasons: Counter | None = None,
+    fallbacks: int | None = None,
+) -> tuple[SplitResult, dict[str, bool]]:
     """Per-item accuracy of the scored items; also each item's verdict for group metrics.
 
     The mean margin (worst right option's score minus best wrong option's) says how far a model is
@@ -196,7 +195,8 @@ def choice_result(items: list[ChoiceItem], scores: dict[str, torch.Tensor], skip
     return SplitResult(acc, n, sum(reasons.values()), ties, rule, dict(reasons), extra), verdicts
 
 
-def evaluate_choices(scorer, items: list[ChoiceItem], rule: str, desc: str = "",
-                     extra_reasons: Counter | None = None) -> SplitResult:
+def evaluate_choices(
+    scorer, items: list[ChoiceItem], rule: str, desc: str = "", extra_reasons: Counter | None = None
+) -> SplitResult:
     scores, skipped, fallbacks = item_scores(scorer, items, desc)
     return choice_result(items, scores, skipped, rule, extra_reasons, fallbacks)[0]

@@ -1,4 +1,5 @@
 """Retrieval and zero-shot metrics as CLIP_benchmark computes them."""
+
 from __future__ import annotations
 
 import torch

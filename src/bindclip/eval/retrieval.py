@@ -10,14 +10,23 @@ An image that cannot be read is skipped with its captions, and counted. For OC-C
 to an empty graph stays (dropping it would change every recall), scored as one node holding the
 whole caption, and is counted as "empty_graphs".
 """
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
-from .items import BenchmarkFormatError, SkipItem, SplitResult, open_image, read_json, require
+from .items import (
+    BenchmarkFormatError,
+    SkipItem,
+    SplitResult,
+    open_image,
+    read_json,
+    require,
+)
 from .metrics import recall_at_k
 from .scorer import CAPTION_CHUNK
 
@@ -73,13 +82,15 @@ def _read_csv(path: Path, root: Path) -> list[tuple[Path, list[str]]]:
 def retrieval_scores(scorer, images, captions: list[str], chunk: int = CAPTION_CHUNK) -> torch.Tensor:
     """[C, I], built a batch of images at a time against every caption, each caption chunk encoded once
     (OC-CLIP binds every pair, so the full matrix is built piecewise)."""
-    from tqdm import tqdm
-
-    texts = [scorer.encode_captions(captions[j:j + chunk]) for j in range(0, len(captions), chunk)]
+    texts = [scorer.encode_captions(captions[j : j + chunk]) for j in range(0, len(captions), chunk)]
     starts = range(0, len(images), scorer.batch_size)
-    return torch.cat([scorer.score_encoded(images[i:i + scorer.batch_size], texts)
-                      for i in tqdm(starts, desc=f"{scorer.name} retrieval", unit="batch", disable=None, leave=False)],
-                     dim=1)
+    return torch.cat(
+        [
+            scorer.score_encoded(images[i : i + scorer.batch_size], texts)
+            for i in tqdm(starts, desc=f"{scorer.name} retrieval", unit="batch", disable=None, leave=False)
+        ],
+        dim=1,
+    )
 
 
 def evaluate_retrieval(scorer, path: str | Path, images: str | None = None) -> dict[str, SplitResult]:
@@ -104,5 +115,8 @@ def evaluate_retrieval(scorer, path: str | Path, images: str | None = None) -> d
     res["captions"] = len(captions)
     if scorer.structured:  # kept (dropping captions would change the recall), scored by the whole caption
         res["empty_graphs"] = sum(not g.objects for g in scorer.graphs(captions))
-    return {path.stem: SplitResult(None, len(pairs), sum(skipped.values()), tie_rule="topk",
-                                   skip_reasons=skipped, extra=res)}
+    return {
+        path.stem: SplitResult(
+            None, len(pairs), sum(skipped.values()), tie_rule="topk", skip_reasons=skipped, extra=res
+        )
+    }

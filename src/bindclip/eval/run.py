@@ -4,14 +4,17 @@ A benchmark is named `NAME[:PATH[:IMAGES]]`: PATH is the folder (or, for retriev
 file) laid out as the benchmark publishes it, IMAGES an image folder when it is not where the
 benchmark's layout puts it. `world` needs no path.
 """
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 from ..atomic import write_json, write_text
+from ..errors import BenchSpecError, MissingFileError
+from ..report.paper import PAPER, SOURCES, add_families
+from ..report.tables import comparison_table
 from .aro import evaluate_aro
-from .paper import PAPER, SOURCES, add_families
 from .retrieval import evaluate_retrieval
 from .sugarcrepe import evaluate_sugarcrepe, evaluate_sugarcrepe_pp
 from .whatsup import evaluate_whatsup
@@ -29,10 +32,6 @@ BENCHMARKS = {
 }
 
 
-class BenchSpecError(ValueError):
-    """A --bench argument that names no benchmark or lacks its path."""
-
-
 def parse_bench(spec: str) -> tuple[str, str | None, str | None]:
     name, _, rest = spec.partition(":")
     path, _, images = rest.partition(":")
@@ -41,7 +40,7 @@ def parse_bench(spec: str) -> tuple[str, str | None, str | None]:
     if name != "world" and not path:
         raise BenchSpecError(f"--bench {spec}: {name} needs a local copy, as {name}:PATH[:IMAGES]")
     if path and not Path(path).exists():
-        raise FileNotFoundError(f"--bench {spec}: {path} does not exist")
+        raise MissingFileError(f"--bench {spec}: {path} does not exist")
     return name, path or None, images or None
 
 
@@ -53,46 +52,12 @@ def evaluate(scorer, benches: list[str], world_n: int = 200) -> dict[str, dict]:
         for split, res in BENCHMARKS[name](scorer, path, images, world_n).items():
             out[f"{name}/{split}"] = res.to_dict()
     if scorer.structured and scorer.empty_graphs:
-        print(f"{scorer.name}: {scorer.empty_graphs} distinct caption(s) parsed to an empty graph; each is scored "
-              f"as one node holding the whole caption (choice items count them as empty_graph_fallbacks)",
-              file=sys.stderr)
+        print(
+            f"{scorer.name}: {scorer.empty_graphs} distinct caption(s) parsed to an empty graph; each is scored "
+            f"as one node holding the whole caption (choice items count them as empty_graph_fallbacks)",
+            file=sys.stderr,
+        )
     return add_families(out)
-
-
-def headline(result: dict) -> str:
-    if "accuracy" in result:
-        return f"{100 * result['accuracy']:.1f}"
-    if "text_to_image" in result:
-        return f"{100 * result['text_to_image']['r@1']:.1f}/{100 * result['image_to_text']['r@1']:.1f}"
-    return "-"
-
-
-def comparison_rows(results: dict[str, dict[str, dict]]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): rows benchmark/split, a column per model (accuracy %, retrieval R@1 t2i/i2t), then
-    the papers' numbers where they report the same benchmark."""
-    models = list(results)
-    keys = list(dict.fromkeys(k for r in results.values() for k in r))
-    paper_cols = list(dict.fromkeys(m for k in keys for m in PAPER.get(k, {})))
-    header = ["benchmark/split", "n", "skipped", *models, *[f"paper: {p}" for p in paper_cols]]
-    rows = []
-    for k in keys:
-        runs = [r[k] for r in results.values() if k in r]
-        row = [k] + ["/".join(dict.fromkeys(str(r[f]) for r in runs)) for f in ("n", "skipped")]
-        row += [headline(results[m][k]) if k in results[m] else "" for m in models]
-        row += [f"{PAPER[k][p]:.1f}" if p in PAPER.get(k, {}) else "" for p in paper_cols]
-        rows.append(row)
-    return header, rows
-
-
-def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False) -> str:
-    """comparison_rows as aligned text, or as a Markdown table."""
-    header, rows = comparison_rows(results)
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]) + "\n"
 
 
 def write_results(results: dict[str, dict[str, dict]], path: str | Path, meta: dict) -> Path:
@@ -102,9 +67,12 @@ def write_results(results: dict[str, dict[str, dict]], path: str | Path, meta: d
     keys = {k for r in results.values() for k in r}
     doc = {"models": results, "paper": {k: v for k, v in PAPER.items() if k in keys}, "meta": meta}
     write_json(path, doc)
-    note = ("Accuracy in %; retrieval: R@1 text->image / image->text. Ties follow each benchmark's official "
-            "rule (see `tie_rule` and `ties` in the JSON). Paper columns are the seed papers' published "
-            "numbers on the same benchmark (other backbones and data): "
-            + "; ".join(f"{k}: {v}" for k, v in SOURCES.items()) + ".\n\n")
+    note = (
+        "Accuracy in %; retrieval: R@1 text->image / image->text. Ties follow each benchmark's official "
+        "rule (see `tie_rule` and `ties` in the JSON). Paper columns are the seed papers' published "
+        "numbers on the same benchmark (other backbones and data): "
+        + "; ".join(f"{k}: {v}" for k, v in SOURCES.items())
+        + ".\n\n"
+    )
     write_text(path.with_suffix(".md"), note + comparison_table(results, markdown=True))
     return path

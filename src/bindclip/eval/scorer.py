@@ -9,6 +9,7 @@ per distinct caption and cached; benchmarks that carry gold graphs (the world's)
     scorer = load_scorer("ViT-L-14@openai:/ckpt/vit-l.pt")  # a tag picks open_clip's preprocessing
     scorer.option_scores(images, [["a red cube", "a blue cube"], ...])  # [B, J]
 """
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -17,7 +18,8 @@ from pathlib import Path
 import torch
 
 from ..graphs import SceneGraph
-from ..models.oc_clip import OCCLIP, GraphState
+from ..models.oc_clip import GraphState
+from ..train.export import load_with_config
 
 # captions (OC-CLIP: graphs) bound to one image batch at a time in retrieval and zero-shot: OC-CLIP's binding
 # logits are [chunk, batch, nodes, patches], so this, not the caption or class count, bounds peak memory
@@ -32,7 +34,7 @@ class Scorer:
         self.model, self.name = model.eval(), name
         self.batch_size = batch_size
         self.world = world  # the World (with its held-out split) the model was trained on
-        self.structured = isinstance(model, OCCLIP)
+        self.structured = model.scores_by_graphs  # OC-CLIP's structured similarity, else pooled cosine
         self.graph_cache: dict[str, SceneGraph] = {}
 
     @property
@@ -72,8 +74,9 @@ class Scorer:
 
     # ---- scores ------------------------------------------------------------------------------
     @torch.no_grad()
-    def option_scores(self, images, options: list[list[str]], graphs: list[list[SceneGraph]] | None = None
-                      ) -> torch.Tensor:
+    def option_scores(
+        self, images, options: list[list[str]], graphs: list[list[SceneGraph]] | None = None
+    ) -> torch.Tensor:
         """[B, J]: image b against its own J caption options (the same J for every image)."""
         J = len(options[0])
         if any(len(o) != J for o in options):
@@ -131,11 +134,8 @@ def load_scorer(spec: str, device: str | torch.device = "cpu", batch_size: int =
     file inside a run (`RUN/checkpoints/step-000120.pt`), or `OPENCLIP_NAME[@TAG][:LOCAL_WEIGHTS]` (random
     weights without a file: only useful for testing). A bindclip run keeps its training world, for the
     world benchmarks."""
-    from ..train.data import training_world
-    from ..train.export import load_with_config
-
     model, cfg = load_with_config(spec, device)
     path = Path(spec)
     in_run = path.is_file() and path.parent.name == "checkpoints"
     name = f"{path.parent.parent.name}/{path.stem}" if in_run else path.name if path.is_dir() else spec
-    return Scorer(model, name, batch_size=batch_size, world=training_world(cfg.data) if cfg else None)
+    return Scorer(model, name, batch_size=batch_size, world=cfg.data.training_world() if cfg else None)

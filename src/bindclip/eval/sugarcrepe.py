@@ -17,17 +17,34 @@ The diagnostic needs no images: a model that scores scene graphs can only separa
 parsed graphs differ, so the share of pairs with identical graphs is a ceiling on what the parser
 lets OC-CLIP reach.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from .items import BenchmarkFormatError, ChoiceItem, SplitResult, evaluate_choices, find_dir, read_json, require
+from .items import (
+    BenchmarkFormatError,
+    ChoiceItem,
+    SplitResult,
+    evaluate_choices,
+    find_dir,
+    read_json,
+    require,
+)
 
 SPLITS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 PP_SPLITS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
-__all__ = ["BenchmarkFormatError", "PairItem", "read_split", "read_sugarcrepe", "evaluate_sugarcrepe",
-           "read_pp_split", "evaluate_sugarcrepe_pp", "graph_diagnostic"]
+__all__ = [
+    "BenchmarkFormatError",
+    "PairItem",
+    "read_split",
+    "read_sugarcrepe",
+    "evaluate_sugarcrepe",
+    "read_pp_split",
+    "evaluate_sugarcrepe_pp",
+    "graph_diagnostic",
+]
 
 
 @dataclass(frozen=True)
@@ -60,10 +77,14 @@ def read_pp_split(path: str | Path) -> list[PairItem]:
     path = Path(path)
     items = []
     for k, rec in enumerate(read_json(path, list)):
-        require(rec, {"id": int, "filename": str, "caption": str, "caption2": str, "negative_caption": str},
-                f"{path}: entry {k}")
-        items.append(PairItem(str(rec["id"]), rec["filename"], rec["caption"], rec["negative_caption"],
-                              rec["caption2"]))
+        require(
+            rec,
+            {"id": int, "filename": str, "caption": str, "caption2": str, "negative_caption": str},
+            f"{path}: entry {k}",
+        )
+        items.append(
+            PairItem(str(rec["id"]), rec["filename"], rec["caption"], rec["negative_caption"], rec["caption2"])
+        )
     return items
 
 
@@ -82,8 +103,9 @@ def evaluate_sugarcrepe(scorer, root: str | Path, images: str | None = None, spl
     return out
 
 
-def evaluate_sugarcrepe_pp(scorer, root: str | Path, images: str | None = None,
-                           splits=PP_SPLITS) -> dict[str, SplitResult]:
+def evaluate_sugarcrepe_pp(
+    scorer, root: str | Path, images: str | None = None, splits=PP_SPLITS
+) -> dict[str, SplitResult]:
     """Per split "<split>-itt" (image to text) and "<split>-tot" (text only)."""
     root = Path(root)
     directory = _annotations(root, splits)
@@ -95,8 +117,7 @@ def evaluate_sugarcrepe_pp(scorer, root: str | Path, images: str | None = None,
             raise FileNotFoundError(f"{directory}: missing SugarCrepe++ file {split}.json")
         triples = read_pp_split(path)
         degenerate = {"degenerate": sum(p.caption == p.negative or p.caption2 == p.negative for p in triples)}
-        items = [ChoiceItem(p.id, image_dir / p.filename, [p.caption, p.caption2, p.negative], (0, 1))
-                 for p in triples]
+        items = [ChoiceItem(p.id, image_dir / p.filename, [p.caption, p.caption2, p.negative], (0, 1)) for p in triples]
         itt = evaluate_choices(scorer, items, "strict", desc=f"{scorer.name} sugarcrepe++/{split}")
         itt.extra.update(degenerate)
         out[f"{split}-itt"] = itt
@@ -109,9 +130,10 @@ def text_only(scorer, triples: list[PairItem]) -> SplitResult:
     """TOT: the two positives closer to each other than either is to the negative (text tower only)."""
     right = ties = 0
     for start in range(0, len(triples), 256):
-        chunk = triples[start:start + 256]
-        p1, p2, neg = (scorer.text_features([getattr(t, f) for t in chunk])
-                       for f in ("caption", "caption2", "negative"))
+        chunk = triples[start : start + 256]
+        p1, p2, neg = (
+            scorer.text_features([getattr(t, f) for t in chunk]) for f in ("caption", "caption2", "negative")
+        )
         pp, p1n, p2n = (p1 * p2).sum(1), (p1 * neg).sum(1), (p2 * neg).sum(1)
         right += int(((pp > p1n) & (pp > p2n)).sum())
         ties += int(((pp == p1n) | (pp == p2n)).sum())

@@ -9,17 +9,33 @@ Subsets whose file is absent are not run. The correct option is always listed fi
 argmax, so a tie is right (a constant scorer gets 100%): ties are counted. Controlled subsets also
 report pair and set accuracy over the 4 relations of each object pair.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
 
-from .items import BenchmarkFormatError, ChoiceItem, SplitResult, choice_result, item_scores, read_json, require
+from ..errors import MissingFileError
+from .items import (
+    BenchmarkFormatError,
+    ChoiceItem,
+    SplitResult,
+    choice_result,
+    item_scores,
+    read_json,
+    require,
+)
 
-CONTROLLED = {"controlled-a": ("controlled_images_dataset.json", "controlled_images", ("on", "under")),
-              "controlled-b": ("controlled_clevr_dataset.json", "controlled_clevr", ("in-front", "behind"))}
-QA = {"coco-one": ("coco_qa_one_obj.json", "val2017"), "coco-two": ("coco_qa_two_obj.json", "val2017"),
-      "gqa-one": ("vg_qa_one_obj.json", "vg_images"), "gqa-two": ("vg_qa_two_obj.json", "vg_images")}
+CONTROLLED = {
+    "controlled-a": ("controlled_images_dataset.json", "controlled_images", ("on", "under")),
+    "controlled-b": ("controlled_clevr_dataset.json", "controlled_clevr", ("in-front", "behind")),
+}
+QA = {
+    "coco-one": ("coco_qa_one_obj.json", "val2017"),
+    "coco-two": ("coco_qa_two_obj.json", "val2017"),
+    "gqa-one": ("vg_qa_one_obj.json", "vg_images"),
+    "gqa-two": ("vg_qa_two_obj.json", "vg_images"),
+}
 
 
 def controlled_key(image_path: str) -> tuple[tuple[str, str], str]:
@@ -40,8 +56,9 @@ def read_controlled(path: Path, folder: Path) -> list[ChoiceItem]:
         try:
             pair, slot = controlled_key(rec["image_path"])
         except ValueError:
-            raise BenchmarkFormatError(f"{path}: entry {k}: image_path {rec['image_path']!r} is not "
-                                       f"<objA>_<prep>_<objB>.jpeg") from None
+            raise BenchmarkFormatError(
+                f"{path}: entry {k}: image_path {rec['image_path']!r} is not <objA>_<prep>_<objB>.jpeg"
+            ) from None
         image = folder / Path(rec["image_path"]).name  # stored paths carry the repo's data/ prefix
         items.append(ChoiceItem(str(k), image, list(rec["caption_options"]), (0,), f"{'_'.join(pair)}/{slot}"))
     return items
@@ -58,18 +75,26 @@ def pair_and_set(items: list[ChoiceItem], verdicts: dict[str, bool], vertical: t
     full = {p: g for p, g in groups.items() if len(g) == 4}
     if not full:
         return {"pair_accuracy": None, "set_accuracy": None, "object_pairs": 0}
-    pairs = sum(g.get("left", False) and g.get("right", False) for g in full.values()) + \
-        sum(g.get(vertical[0], False) and g.get(vertical[1], False) for g in full.values())
+    pairs = sum(g.get("left", False) and g.get("right", False) for g in full.values()) + sum(
+        g.get(vertical[0], False) and g.get(vertical[1], False) for g in full.values()
+    )
     sets = sum(all(g.values()) for g in full.values())
-    return {"pair_accuracy": round(pairs / (2 * len(full)), 6), "set_accuracy": round(sets / len(full), 6),
-            "object_pairs": len(full)}
+    return {
+        "pair_accuracy": round(pairs / (2 * len(full)), 6),
+        "set_accuracy": round(sets / len(full), 6),
+        "object_pairs": len(full),
+    }
 
 
 def read_qa(path: Path, folder: Path, coco: bool) -> list[ChoiceItem]:
     items = []
     for k, rec in enumerate(read_json(path, list)):
-        if not (isinstance(rec, list) and len(rec) == 3 and isinstance(rec[0], (int, str))
-                and all(isinstance(c, str) for c in rec[1:])):
+        if not (
+            isinstance(rec, list)
+            and len(rec) == 3
+            and isinstance(rec[0], (int, str))
+            and all(isinstance(c, str) for c in rec[1:])
+        ):
             raise BenchmarkFormatError(f"{path}: entry {k} is not [image_id, correct caption, wrong caption]")
         image_id = str(rec[0])
         name = f"{int(image_id):012d}.jpg" if coco and image_id.isdigit() else f"{image_id}.jpg"
@@ -93,6 +118,7 @@ def evaluate_whatsup(scorer, root: str | Path, images: str | None = None) -> dic
             scores, skipped, fallbacks = item_scores(scorer, items, desc=f"{scorer.name} whatsup/{split}")
             out[split] = choice_result(items, scores, skipped, "argmax", fallbacks=fallbacks)[0]
     if not out:
-        raise FileNotFoundError(f"{root}: no What'sUp file "
-                                f"({', '.join([v[0] for v in CONTROLLED.values()] + [v[0] for v in QA.values()])})")
+        raise MissingFileError(
+            f"{root}: no What'sUp file ({', '.join([v[0] for v in CONTROLLED.values()] + [v[0] for v in QA.values()])})"
+        )
     return out

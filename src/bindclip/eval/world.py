@@ -5,13 +5,21 @@ concepts it has seen, never by recalling a seen combination. Captions come with 
 OC-CLIP is scored on exact graphs here (the real benchmarks measure the parser too). Ties are wrong
 (strict), the stricter of the published rules.
 """
+
 from __future__ import annotations
 
 import torch
 
 from ..graphs import SceneGraph, SGObject
-from ..world import World
-from ..world.benchmarks import TASKS, build_items, retrieval_set, satisfies, zero_shot_classes, zero_shot_items
+from ..world import World, training_world
+from ..world.benchmarks import (
+    TASKS,
+    build_items,
+    retrieval_set,
+    satisfies,
+    zero_shot_classes,
+    zero_shot_items,
+)
 from ..world.render import render
 from .items import ChoiceItem, SplitResult, evaluate_choices
 from .metrics import recall_at_k
@@ -22,17 +30,22 @@ SPLITS = TASKS + ("retrieval", "zero-shot")
 def world_for(scorer) -> World:
     """The scorer's training world (same held-out split); for outside models the world and split a
     default `bindclip train` uses, so their numbers compare with a default run's."""
-    from ..train.config import DataConfig
-    from ..train.data import training_world
-
-    return scorer.world or training_world(DataConfig())
+    return scorer.world or training_world()
 
 
 def choice_items(world: World, task: str, n: int, seed: int = 0) -> list[ChoiceItem]:
     items = build_items(world, task, n, seed=seed, part="test")
     images = render([it.scene for it in items], world.cfg, seed=seed)
-    return [ChoiceItem(f"{task}/{k}", images[k], [it.positive] + it.negatives, (0,),
-                       graphs=[it.positive_graph] + it.negative_graphs) for k, it in enumerate(items)]
+    return [
+        ChoiceItem(
+            f"{task}/{k}",
+            images[k],
+            [it.positive] + it.negatives,
+            (0,),
+            graphs=[it.positive_graph] + it.negative_graphs,
+        )
+        for k, it in enumerate(items)
+    ]
 
 
 def evaluate_world(scorer, n: int = 200, seed: int = 0, splits=SPLITS) -> dict[str, SplitResult]:
@@ -44,8 +57,9 @@ def evaluate_world(scorer, n: int = 200, seed: int = 0, splits=SPLITS) -> dict[s
         elif task == "zero-shot":
             out[task] = world_zero_shot(scorer, world, seed=seed)
         else:
-            out[task] = evaluate_choices(scorer, choice_items(world, task, n, seed), "strict",
-                                         desc=f"{scorer.name} world/{task}")
+            out[task] = evaluate_choices(
+                scorer, choice_items(world, task, n, seed), "strict", desc=f"{scorer.name} world/{task}"
+            )
     return out
 
 
@@ -70,10 +84,16 @@ def world_zero_shot(scorer, world: World, n_per_class: int = 4, seed: int = 0) -
     images = render([scene for scene, _ in items], world.cfg, seed=seed)
     labels = torch.tensor([label for _, label in items])
     encoded = [scorer.encode_captions(prompts, graphs)]
-    logits = torch.cat([scorer.score_encoded(images[i:i + scorer.batch_size], encoded).T
-                        for i in range(0, len(items), scorer.batch_size)])
+    logits = torch.cat(
+        [
+            scorer.score_encoded(images[i : i + scorer.batch_size], encoded).T
+            for i in range(0, len(items), scorer.batch_size)
+        ]
+    )
     hit = logits.argmax(1) == labels
     held = torch.tensor([world.split.pair_held(*classes[int(y)]) for y in labels])
-    extra = {"held_out_accuracy": round(hit[held].float().mean().item(), 6) if held.any() else None,
-             "classes": len(classes)}
+    extra = {
+        "held_out_accuracy": round(hit[held].float().mean().item(), 6) if held.any() else None,
+        "classes": len(classes),
+    }
     return SplitResult(round(hit.float().mean().item(), 6), len(items), 0, tie_rule="argmax", extra=extra)

@@ -9,6 +9,7 @@ Without a names file, a folder's name is the class name with "_" read as a space
 mean of each class's normalised prompt embeddings (OC-CLIP: the mean of its structured scores over the
 prompts); reported: top-1 (accuracy), top-5 and the mean per-class recall.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from .items import BenchmarkFormatError, SkipItem, SplitResult, open_image, read_json
 from .metrics import class_embeddings, mean_per_class_recall, top_k_accuracy
@@ -35,8 +37,10 @@ def class_names(root: Path, folders: list[str]) -> list[str]:
     if (root / "classnames.txt").is_file():
         names = [line.strip() for line in (root / "classnames.txt").read_text().splitlines() if line.strip()]
         if len(names) != len(folders):
-            raise BenchmarkFormatError(f"{root / 'classnames.txt'}: {len(names)} names for {len(folders)} class "
-                                       f"folders (one name per line, in sorted folder order)")
+            raise BenchmarkFormatError(
+                f"{root / 'classnames.txt'}: {len(names)} names for {len(folders)} class "
+                f"folders (one name per line, in sorted folder order)"
+            )
         return names
     return [f.replace("_", " ") for f in folders]
 
@@ -63,8 +67,12 @@ def image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     folders = sorted(d.name for d in root.iterdir() if d.is_dir())
     if not folders:
         raise FileNotFoundError(f"{root}: no class folders (expected ROOT/<class>/<image>)")
-    samples = [(p, label) for label, f in enumerate(folders) for p in sorted((root / f).iterdir())
-               if p.suffix.lower() in IMAGE_SUFFIXES]
+    samples = [
+        (p, label)
+        for label, f in enumerate(folders)
+        for p in sorted((root / f).iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
     return folders, samples
 
 
@@ -75,6 +83,7 @@ class GraphClassifier:
     the mean over its prompts. The graphs are encoded in chunks of `chunk`, and each chunk is bound to an
     image batch on its own: the binding's [chunk, batch, nodes, patches] logits bound the peak memory,
     whatever the class count (unchunked, 1,000 classes x 80 templates at ViT-B/16 size is ~10 GB)."""
+
     chunks: list  # GraphState of up to `chunk` graphs each
     owner: torch.Tensor  # [G] class of each graph
     weight: torch.Tensor  # [G] share of its class's prompts that parse to it
@@ -99,8 +108,10 @@ def classifier(scorer, prompts: list[list[str]], chunk: int = CAPTION_CHUNK):
             graphs.append(group[0])
             owner.append(k)
             weight.append(len(group) / len(ps))
-    chunks = [scorer.encode_captions([g.caption for g in graphs[i:i + chunk]], graphs[i:i + chunk])
-              for i in range(0, len(graphs), chunk)]
+    chunks = [
+        scorer.encode_captions([g.caption for g in graphs[i : i + chunk]], graphs[i : i + chunk])
+        for i in range(0, len(graphs), chunk)
+    ]
     return GraphClassifier(chunks, torch.tensor(owner), torch.tensor(weight))
 
 
@@ -117,14 +128,17 @@ def evaluate_zeroshot(scorer, root: str | Path, images: str | None = None) -> di
     root = Path(root)
     folders, samples = image_folder(root)
     prompts = class_prompts(root, class_names(root, folders))
-    from tqdm import tqdm
-
     classes = classifier(scorer, prompts)
     logits, labels, skipped = [], [], {}
-    for start in tqdm(range(0, len(samples), scorer.batch_size), desc=f"{scorer.name} zeroshot/{root.name}",
-                      unit="batch", disable=None, leave=False):
+    for start in tqdm(
+        range(0, len(samples), scorer.batch_size),
+        desc=f"{scorer.name} zeroshot/{root.name}",
+        unit="batch",
+        disable=None,
+        leave=False,
+    ):
         batch, ys = [], []
-        for path, y in samples[start:start + scorer.batch_size]:
+        for path, y in samples[start : start + scorer.batch_size]:
             try:
                 batch.append(open_image(path))
                 ys.append(y)
@@ -136,8 +150,17 @@ def evaluate_zeroshot(scorer, root: str | Path, images: str | None = None) -> di
     if not logits:
         raise FileNotFoundError(f"{root}: no readable image in the class folders")
     logits, labels = torch.cat(logits), torch.tensor(labels)
-    extra = {"acc5": top_k_accuracy(logits, labels, 5), "mean_per_class_recall": mean_per_class_recall(logits, labels),
-             "classes": len(folders)}
-    res = SplitResult(top_k_accuracy(logits, labels, 1), len(labels), sum(skipped.values()), tie_rule="argmax",
-                      skip_reasons=skipped, extra=extra)
+    extra = {
+        "acc5": top_k_accuracy(logits, labels, 5),
+        "mean_per_class_recall": mean_per_class_recall(logits, labels),
+        "classes": len(folders),
+    }
+    res = SplitResult(
+        top_k_accuracy(logits, labels, 1),
+        len(labels),
+        sum(skipped.values()),
+        tie_rule="argmax",
+        skip_reasons=skipped,
+        extra=extra,
+    )
     return {root.name: res}

@@ -3,6 +3,7 @@
 Every input line (or CSV row, or JSONL record) yields exactly one caption, so a parse output has
 one graph per input caption, in order; nothing is dropped without an error.
 """
+
 from __future__ import annotations
 
 import csv
@@ -10,9 +11,7 @@ import io
 import json
 from pathlib import Path
 
-
-class CaptionFileError(ValueError):
-    pass
+from ..errors import CaptionFileError
 
 
 def _decode_lines(path: Path, errors: str) -> list[str]:
@@ -25,7 +24,8 @@ def _decode_lines(path: Path, errors: str) -> list[str]:
             if errors == "strict":
                 raise CaptionFileError(
                     f"{path}:{lineno}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); "
-                    f"fix the file or pass --encoding-errors replace") from None
+                    f"fix the file or pass --encoding-errors replace"
+                ) from None
             lines.append(raw.decode("utf-8", errors="replace"))
     return lines
 

@@ -4,6 +4,7 @@ Every distinct node or relation text in the batch is encoded once by the text to
 [B, N] / [B, R] tables point into that list. Padded slots carry index 0 and mask False, so a model
 gathers freely and then masks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,9 @@ class GraphBatch:
         return GraphBatch(**moved)
 
 
-def cap_graph(g: SceneGraph, max_nodes: int | None, max_relations: int | None,
-              empty_as_caption: bool = True) -> SceneGraph:
+def cap_graph(
+    g: SceneGraph, max_nodes: int | None, max_relations: int | None, empty_as_caption: bool = True
+) -> SceneGraph:
     """Keep the first `max_nodes` objects and the relations among them (at most `max_relations`).
 
     The caps exist so one pathological 5,000-character caption cannot blow up a batch's memory. A
@@ -57,9 +59,15 @@ def cap_graph(g: SceneGraph, max_nodes: int | None, max_relations: int | None,
     return SceneGraph(objects, rels, g.caption)
 
 
-def collate_graphs(graphs: list[SceneGraph], max_nodes: int | None = None,
-                   max_relations: int | None = None, counterfactuals: int = 0, n_shuffled: int = 1,
-                   seed: int = 0, empty_as_caption: bool = True) -> GraphBatch:
+def collate_graphs(
+    graphs: list[SceneGraph],
+    max_nodes: int | None = None,
+    max_relations: int | None = None,
+    counterfactuals: int = 0,
+    n_shuffled: int = 1,
+    seed: int = 0,
+    empty_as_caption: bool = True,
+) -> GraphBatch:
     """Pad graphs to the largest node/relation count in the batch (or the given caps).
 
     `counterfactuals` > 0 also fills cf_* with up to that many negatives per caption
@@ -90,15 +98,15 @@ def collate_graphs(graphs: list[SceneGraph], max_nodes: int | None = None,
             rel_object[b, k] = r.object
             rel_mask[b, k] = True
     texts = list(index) or [""]  # never an empty list: models encode at least one text
-    batch = GraphBatch(texts, node_text, node_mask, rel_text, rel_subject, rel_object, rel_mask,
-                       captions=[g.caption for g in graphs])
+    batch = GraphBatch(
+        texts, node_text, node_mask, rel_text, rel_subject, rel_object, rel_mask, captions=[g.caption for g in graphs]
+    )
     if counterfactuals:
         _fill_counterfactuals(batch, kept, counterfactuals, n_shuffled, seed)
     return batch
 
 
-def _fill_counterfactuals(batch: GraphBatch, kept: list[SceneGraph], J: int, n_shuffled: int,
-                          seed: int) -> None:
+def _fill_counterfactuals(batch: GraphBatch, kept: list[SceneGraph], J: int, n_shuffled: int, seed: int) -> None:
     B, R = batch.rel_subject.shape
     batch.cf_subject = batch.rel_subject[:, None, :].repeat(1, J, 1)
     batch.cf_object = batch.rel_object[:, None, :].repeat(1, J, 1)
@@ -114,6 +122,7 @@ def _fill_counterfactuals(batch: GraphBatch, kept: list[SceneGraph], J: int, n_s
 @dataclass
 class ConceptBatch:
     """C2LIP's concept phrases of a batch, flattened: phrase n belongs to caption owner[n]."""
+
     phrases: list[str]
     owner: torch.Tensor  # [P] long, caption index within the batch
     ids: torch.Tensor  # [P] long, a stable hash of the phrase text (equal text -> equal id)
@@ -132,5 +141,6 @@ def collate_concepts(graphs: list[SceneGraph], max_phrases: int | None = None) -
         mine = g.concept_phrases()[:max_phrases] or [g.caption.strip()]
         phrases += mine
         owner += [b] * len(mine)
-    return ConceptBatch(phrases, torch.tensor(owner, dtype=torch.long),
-                        torch.tensor([phrase_id(p) for p in phrases], dtype=torch.long))
+    return ConceptBatch(
+        phrases, torch.tensor(owner, dtype=torch.long), torch.tensor([phrase_id(p) for p in phrases], dtype=torch.long)
+    )

@@ -1,4 +1,5 @@
 """FACTUAL-SG's scene-graph text: "( subject , predicate , object ) , ( pole )"."""
+
 from __future__ import annotations
 
 import csv
@@ -69,7 +70,5 @@ def read_factual_csv(path: str | Path) -> list[SceneGraph]:
         reader = csv.DictReader(f)
         missing = {"caption", "scene_graph"} - set(reader.fieldnames or [])
         if missing:
-            raise GraphFormatError(f"{path}: missing column(s) {sorted(missing)}; "
-                                   f"found {reader.fieldnames}")
-        return [parse_factual(row["scene_graph"], row["caption"], where=f"{path}:{reader.line_num}")
-                for row in reader]
+            raise GraphFormatError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
+        return [parse_factual(row["scene_graph"], row["caption"], where=f"{path}:{reader.line_num}") for row in reader]

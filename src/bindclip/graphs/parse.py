@@ -5,15 +5,21 @@ objects, their modifiers attributes, prepositions and verbs relations). `Seq2Seq
 FACTUAL-style T5 model that writes "( subject , predicate , object )" text. Both follow the
 `Parser` protocol, and `GraphCache` makes any parser parse each distinct caption once.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+import torch
+
+from ..errors import MissingFileError, SpecError
 from .factual import parse_factual_lenient
 from .nlp import NUMBER_WORDS, LemmaIndex, load_pipeline
 from .scene_graph import GraphFormatError, SceneGraph, SGObject, SGRelation
@@ -30,22 +36,30 @@ class Parser(Protocol):
 
 # ---- word lists: closed classes of English, not tuned to any data set --------------------------
 # "a group of people" -> the object is "people"
-PARTITIVES = frozenset("""group bunch pair couple lot lots herd flock stack pile set number variety
+PARTITIVES = frozenset(
+    """group bunch pair couple lot lots herd flock stack pile set number variety
     row line piece pieces slice bit bits kind type sort handful cluster crowd team array assortment
-    collection bundle series plenty""".split())
+    collection bundle series plenty""".split()
+)
 # "on top of", "in front of", "to the left of", "on the side of": one relation phrase
-RELATIONAL_NOUNS = frozenset("""top front back side left right middle center centre edge corner
-    bottom end rear front part inside outside base""".split())
+RELATIONAL_NOUNS = frozenset(
+    """top front back side left right middle center centre edge corner
+    bottom end rear front part inside outside base""".split()
+)
 # compound nouns that say what a thing is made of are attributes ("metal pole": pole is metal)
-MATERIALS = frozenset("""metal wood wooden stone brick glass plastic leather wire steel iron concrete
+MATERIALS = frozenset(
+    """metal wood wooden stone brick glass plastic leather wire steel iron concrete
     paper cardboard cotton wool silk denim rubber ceramic porcelain marble granite tile asphalt
     cement aluminum aluminium copper bronze brass gold silver straw wicker bamboo clay fabric cloth
-    chrome tin foam canvas lace velvet vinyl""".split())
+    chrome tin foam canvas lace velvet vinyl""".split()
+)
 # adjectives that name a part ("left shoe", "front legs") belong to the name, not to the attributes
 PART_ADJECTIVES = frozenset("left right front back rear top bottom upper lower".split())
 # determiner-like adjectives that describe no visual property
-NON_VISUAL = frozenset("""other another same similar such more much various own certain entire whole only
-    main""".split())
+NON_VISUAL = frozenset(
+    """other another same similar such more much various own certain entire whole only
+    main""".split()
+)
 # how many there are: kept as attributes ("several cows and a horse" is not "a cow and several horses")
 QUANTITY_DETERMINERS = frozenset("some many several few".split())
 PARTITIVE_COUNTS = {"couple": "2", "bunch": "many", "lot": "many", "lots": "many", "number": "many"}
@@ -53,20 +67,26 @@ SIZE_WORDS = frozenset("small large big little tiny huge".split())
 # shade modifiers glued to the colour they modify ("dark green" is one attribute)
 SHADES = frozenset("dark light bright pale deep pastel neon".split())
 # "a man in a white shirt": being in clothes is wearing them, as scene-graph data writes it
-CLOTHING = frozenset("""shirt t-shirt tshirt jacket coat dress hat cap helmet pants trousers jeans
+CLOTHING = frozenset(
+    """shirt t-shirt tshirt jacket coat dress hat cap helmet pants trousers jeans
     shorts skirt suit uniform sweater hoodie vest jersey glasses sunglasses goggles gloves glove boots
     boot shoes shoe sneakers scarf tie outfit costume wetsuit bikini swimsuit apron robe clothes
-    clothing blouse sweatshirt tank top gown cardigan overalls mask headband visor""".split())
+    clothing blouse sweatshirt tank top gown cardigan overalls mask headband visor""".split()
+)
 # "two objects: a cat and a dog": a counted generic noun before a colon announces the list
 # what a caption calls the picture itself ("a photo of a dog left of a person", CLIP's "itap of a {c}"): as the
 # caption's head noun it is no object, and its relations and content belong to what follows "of"
-FRAMES = frozenset("""photo photograph picture image pic snapshot shot closeup close-up view rendering render
-drawing painting sketch illustration depiction itap""".split())
+FRAMES = frozenset(
+    """photo photograph picture image pic snapshot shot closeup close-up view rendering render
+drawing painting sketch illustration depiction itap""".split()
+)
 HEADER_NOUNS = frozenset("object thing item shape".split())
 PRONOUN_OBJECTS = frozenset("it them".split())
 COPULAS = frozenset("be look appear seem become".split())
-COLOURS = frozenset("""red orange yellow green blue purple pink brown black white grey gray silver
-    gold golden beige tan maroon navy teal turquoise violet cyan magenta cream ivory khaki olive""".split())
+COLOURS = frozenset(
+    """red orange yellow green blue purple pink brown black white grey gray silver
+    gold golden beige tan maroon navy teal turquoise violet cyan magenta cream ivory khaki olive""".split()
+)
 
 
 class SpacyParser:
@@ -85,8 +105,7 @@ class SpacyParser:
 
     def iter_parse(self, captions: Iterable[str]):
         texts = (_clean(c) for c in captions)
-        for caption, doc in zip(captions, self.nlp.pipe(texts, batch_size=self.batch_size,
-                                                         n_process=self.n_process)):
+        for caption, doc in zip(captions, self.nlp.pipe(texts, batch_size=self.batch_size, n_process=self.n_process)):
             yield graph_from_doc(doc, caption, self.lemmas)
 
     def __call__(self, caption: str) -> SceneGraph:
@@ -120,8 +139,10 @@ class _GraphBuilder:
         for tok in self.doc:
             self._pass_on_attributes(tok)
             self._relations_from(tok)
-        objects = [SGObject(o.name, tuple(dict.fromkeys(o.attributes + tuple(self.extra_attrs.get(i, ())))))
-                   for i, o in enumerate(self.objects)]
+        objects = [
+            SGObject(o.name, tuple(dict.fromkeys(o.attributes + tuple(self.extra_attrs.get(i, ())))))
+            for i, o in enumerate(self.objects)
+        ]
         rels = list(dict.fromkeys(r for r in self.relations if r.subject != r.object))
         return SceneGraph(objects, rels, caption)
 
@@ -187,8 +208,12 @@ class _GraphBuilder:
         target = _see_through(tok)
         if target is None or tok.i in self.node_of or tok.lemma_.lower() in FRAMES:
             return
-        attributes = [a for c in tok.children if c.dep_ == "amod" and c.i < tok.i and c.lower_ not in NON_VISUAL
-                      and c.lower_ not in PART_ADJECTIVES for a in _adjective_texts(c)]
+        attributes = [
+            a
+            for c in tok.children
+            if c.dep_ == "amod" and c.i < tok.i and c.lower_ not in NON_VISUAL and c.lower_ not in PART_ADJECTIVES
+            for a in _adjective_texts(c)
+        ]
         if tok.lemma_.lower() in PARTITIVE_COUNTS:  # "a couple of children", "a bunch of stones"
             attributes.insert(0, PARTITIVE_COUNTS[tok.lemma_.lower()])
         for node in self.nodes(target):
@@ -288,12 +313,14 @@ class _GraphBuilder:
         head, words = prep.head, [prep.lower_]
         # "next to", "close to", "out of", "in between": the preposition hangs off a modifier,
         # unless that modifier is a preposition with an object of its own
-        if (head.pos_ in ("ADV", "ADJ", "ADP") and head.dep_ in ("advmod", "prep", "acomp", "prt", "amod")
-                and not (head.dep_ == "prep" and _child(head, "pobj") is not None)):
+        if (
+            head.pos_ in ("ADV", "ADJ", "ADP")
+            and head.dep_ in ("advmod", "prep", "acomp", "prt", "amod")
+            and not (head.dep_ == "prep" and _child(head, "pobj") is not None)
+        ):
             words = [head.lower_] + words
             head = head.head
-        if (head.lower_ in ("left", "right") and words == ["of"] and head.i not in self.node_of
-                and head.dep_ != "pobj"):
+        if head.lower_ in ("left", "right") and words == ["of"] and head.i not in self.node_of and head.dep_ != "pobj":
             # "a circle is left of it": the tagger reads "left" as the verb "leave" or a noun
             words = [head.lower_, "of"]
             if head.pos_ in ("VERB", "AUX") and _child(head, "nsubj") is not None:
@@ -346,8 +373,13 @@ class _GraphBuilder:
         if verb.dep_ in ("conj", "xcomp", "advcl") and verb.head.pos_ in ("VERB", "AUX"):
             return self._subjects(verb.head)
         # "woman holding kite": the small model hangs the subject off the verb as a modifier
-        before = [c for c in verb.children if c.i < verb.i and c.i in self.node_of
-                  and c.dep_ in ("npadvmod", "compound", "dep", "nmod", "advmod", "intj")]
+        before = [
+            c
+            for c in verb.children
+            if c.i < verb.i
+            and c.i in self.node_of
+            and c.dep_ in ("npadvmod", "compound", "dep", "nmod", "advmod", "intj")
+        ]
         return self.nodes(before[-1]) if before else []
 
     def _patients(self, verb) -> list[int]:
@@ -425,10 +457,20 @@ def _premodifier_span(tok) -> list:
 
 
 def _determined_adjective(tok) -> bool:
-    """"a small pink square" with "square" tagged ADJ: a word with an article, at the end of
+    """ "a small pink square" with "square" tagged ADJ: a word with an article, at the end of
     its phrase, is a noun."""
-    if tok.pos_ != "ADJ" or tok.dep_ not in ("ROOT", "pobj", "attr", "dobj", "nsubj", "appos", "dep", "conj",
-                                             "advcl", "npadvmod"):
+    if tok.pos_ != "ADJ" or tok.dep_ not in (
+        "ROOT",
+        "pobj",
+        "attr",
+        "dobj",
+        "nsubj",
+        "appos",
+        "dep",
+        "conj",
+        "advcl",
+        "npadvmod",
+    ):
         return False
     if tok.i + 1 < len(tok.doc) and tok.doc[tok.i + 1].pos_ in ("NOUN", "PROPN"):
         return False
@@ -441,23 +483,32 @@ def _determined_adjective(tok) -> bool:
 def _misread_initial_noun(tok) -> bool:
     """A caption that opens with a bare verb or adverb and no subject ("grout in between tiles",
     "surfer sitting on board") opens with a noun the tagger misread: captions describe things."""
-    return (tok.i == 0 and tok.dep_ == "ROOT" and tok.tag_ in ("VB", "VBP", "RB")
-            and not any(c.dep_.startswith("nsubj") for c in tok.children))
+    return (
+        tok.i == 0
+        and tok.dep_ == "ROOT"
+        and tok.tag_ in ("VB", "VBP", "RB")
+        and not any(c.dep_.startswith("nsubj") for c in tok.children)
+    )
 
 
 def _gerund_compound(tok) -> bool:
-    """"cutting board", "parking lot": a gerund right before a noun that the parser read as the
+    """ "cutting board", "parking lot": a gerund right before a noun that the parser read as the
     gerund's object inside a prepositional phrase or a modifier."""
     g = tok.head
-    return (tok.dep_ == "dobj" and g.tag_ == "VBG" and g.i == tok.i - 1
-            and g.dep_ in ("pcomp", "amod", "compound"))
+    return tok.dep_ == "dobj" and g.tag_ == "VBG" and g.i == tok.i - 1 and g.dep_ in ("pcomp", "amod", "compound")
 
 
 def _adjective_texts(adj) -> list[str]:
     """An adjective with its adverbs ("partly cloudy"), and each coordinated adjective apart
     ("red and white" -> ["red", "white"])."""
-    words = [w for w in adj.children if w.i < adj.i and w.dep_ in ("advmod", "npadvmod", "amod")
-             and (w.pos_ == "ADV" or w.lower_ in SHADES) and w.lower_ not in ("very", "too", "so")]
+    words = [
+        w
+        for w in adj.children
+        if w.i < adj.i
+        and w.dep_ in ("advmod", "npadvmod", "amod")
+        and (w.pos_ == "ADV" or w.lower_ in SHADES)
+        and w.lower_ not in ("very", "too", "so")
+    ]
     out = [" ".join([w.lower_ for w in words] + [NUMBER_WORDS.get(adj.lower_, adj.lower_)])]
     for c in adj.children:
         if c.dep_ == "conj" and c.pos_ in ("ADJ", "NOUN", "VERB"):
@@ -486,13 +537,20 @@ class Seq2SeqParser:
 
     name = "seq2seq"
 
-    def __init__(self, model_dir: str | Path, prompt: str = "Generate Scene Graph: ",
-                 batch_size: int = 32, max_new_tokens: int = 128, num_beams: int = 1, device: str = "cpu"):
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    def __init__(
+        self,
+        model_dir: str | Path,
+        prompt: str = "Generate Scene Graph: ",
+        batch_size: int = 32,
+        max_new_tokens: int = 128,
+        num_beams: int = 1,
+        device: str = "cpu",
+    ):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer  # optional extra [seq2seq], and heavy
 
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").exists():
-            raise FileNotFoundError(f"{model_dir}: not a local model directory (no config.json)")
+            raise MissingFileError(f"{model_dir}: not a local model directory (no config.json)")
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, local_files_only=True).to(device).eval()
         self.prompt, self.batch_size, self.device = prompt, batch_size, device
@@ -500,11 +558,9 @@ class Seq2SeqParser:
         self.malformed = 0
 
     def generate_text(self, captions: Sequence[str]) -> list[str]:
-        import torch
-
         out = []
         for i in range(0, len(captions), self.batch_size):
-            chunk = [self.prompt + c for c in captions[i:i + self.batch_size]]
+            chunk = [self.prompt + c for c in captions[i : i + self.batch_size]]
             enc = self.tokenizer(chunk, return_tensors="pt", padding=True, truncation=True).to(self.device)
             with torch.no_grad():
                 ids = self.model.generate(**enc, **self.generate_kwargs)
@@ -522,7 +578,7 @@ class Seq2SeqParser:
 
 # ---- cache: parse each distinct caption once ------------------------------------------------------
 def caption_key(caption: str, parser_name: str) -> str:
-    return hashlib.sha1(f"{parser_name}\x00{caption}".encode("utf-8")).hexdigest()
+    return hashlib.sha1(f"{parser_name}\x00{caption}".encode()).hexdigest()
 
 
 class GraphCache:
@@ -570,11 +626,13 @@ class GraphCache:
         db, found = self._connect(), {}
         distinct = list(dict.fromkeys(keys))
         for start in range(0, len(distinct), 500):  # sqlite's bound-parameter limit
-            part = distinct[start:start + 500]
+            part = distinct[start : start + 500]
             rows = db.execute(f"SELECT key, graph FROM graphs WHERE key IN ({','.join('?' * len(part))})", part)
             found.update(rows)
-        return [SceneGraph.from_dict({**json.loads(found[k]), "caption": c}, f"{self.path}: {k}") if k in found
-                else None for c, k in zip(captions, keys)]
+        return [
+            SceneGraph.from_dict({**json.loads(found[k]), "caption": c}, f"{self.path}: {k}") if k in found else None
+            for c, k in zip(captions, keys)
+        ]
 
     def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
         graphs = self.lookup(captions)
@@ -586,8 +644,10 @@ class GraphCache:
             new = {c: SceneGraph(g.objects, g.relations, c) for c, g in zip(todo, self.parser.parse(todo))}
             db = self._connect()
             with db:
-                db.executemany("INSERT OR IGNORE INTO graphs VALUES (?, ?)",
-                               [(caption_key(c, self.name), _graph_json(g)) for c, g in new.items()])
+                db.executemany(
+                    "INSERT OR IGNORE INTO graphs VALUES (?, ?)",
+                    [(caption_key(c, self.name), _graph_json(g)) for c, g in new.items()],
+                )
             graphs = [g if g is not None else new[c] for c, g in zip(captions, graphs)]
         return graphs
 
@@ -631,12 +691,10 @@ def _import_jsonl(path: Path) -> None:
 def make_parser(spec: str = "spacy", cache: str | Path | None = None, **kwargs) -> Parser:
     """`spacy` or `seq2seq:MODEL_DIR`, optionally behind a cache file (then the parser, and spaCy with it,
     is loaded only when a caption is not cached)."""
-    from functools import partial
-
     if spec == "spacy":
         name, build = "spacy", partial(SpacyParser, **kwargs)
     elif spec.startswith("seq2seq:"):
         name, build = "seq2seq", partial(Seq2SeqParser, spec.split(":", 1)[1])
     else:
-        raise ValueError(f"unknown parser {spec!r}; use 'spacy' or 'seq2seq:/path/to/model_dir'")
+        raise SpecError(f"unknown parser {spec!r}; use 'spacy' or 'seq2seq:/path/to/model_dir'")
     return GraphCache(build, cache, name=name) if cache else build()

@@ -4,17 +4,16 @@ A caption like "a red circle to the left of a blue square" becomes
 objects [red circle, blue square] and relations [(0, "to the left of", 1)]. This is the unit that
 OC-CLIP binds to image slots and that C2LIP turns into concept phrases.
 """
+
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
-
-class GraphFormatError(ValueError):
-    """A scene-graph record that does not follow the schema; the message names the record and field."""
+from ..errors import GraphFormatError
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,8 @@ class SceneGraph:
                 if not 0 <= idx < len(self.objects):
                     raise GraphFormatError(
                         f"relation {k} ({rel.predicate!r}) has {role} index {idx}, but the graph of "
-                        f"caption {self.caption!r} has {len(self.objects)} objects")
+                        f"caption {self.caption!r} has {len(self.objects)} objects"
+                    )
 
     # ---- derived views the models need -------------------------------------------------------
     def node_texts(self) -> list[str]:
@@ -65,19 +65,20 @@ class SceneGraph:
         in order. An object without attributes is still a concept (C2LIP aligns bare nouns too)."""
         return list(dict.fromkeys(self.node_texts()))
 
-    def same_structure(self, other: "SceneGraph") -> bool:
+    def same_structure(self, other: SceneGraph) -> bool:
         """Equal as graphs: same objects in order, same multiset of relations (caption ignored)."""
         return self.objects == other.objects and sorted(map(_rel_key, self.relations)) == sorted(
-            map(_rel_key, other.relations))
+            map(_rel_key, other.relations)
+        )
 
-    def swapped(self, k: int) -> "SceneGraph":
+    def swapped(self, k: int) -> SceneGraph:
         """The graph with relation k's subject and object exchanged."""
         rels = list(self.relations)
         r = rels[k]
         rels[k] = SGRelation(r.object, r.predicate, r.subject)
         return SceneGraph(self.objects, rels, self.caption)
 
-    def counterfactuals(self, n_shuffled: int = 1, seed: int = 0) -> list["SceneGraph"]:
+    def counterfactuals(self, n_shuffled: int = 1, seed: int = 0) -> list[SceneGraph]:
         """Negatives for OC-CLIP's local graph loss, none equal to this graph.
 
         One graph per relation with that relation's subject and object swapped, plus `n_shuffled`
@@ -110,15 +111,14 @@ class SceneGraph:
         return {
             "caption": self.caption,
             "objects": [{"name": o.name, "attributes": list(o.attributes)} for o in self.objects],
-            "relations": [{"subject": r.subject, "predicate": r.predicate, "object": r.object}
-                          for r in self.relations],
+            "relations": [{"subject": r.subject, "predicate": r.predicate, "object": r.object} for r in self.relations],
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "record") -> "SceneGraph":
+    def from_dict(cls, d: dict, where: str = "record") -> SceneGraph:
         """Build from the JSONL schema, raising GraphFormatError that names `where` and the field."""
         if not isinstance(d, dict):
             raise GraphFormatError(f"{where}: expected a JSON object, got {type(d).__name__}")
@@ -148,13 +148,12 @@ class SceneGraph:
             pred = _field(r, "predicate", str, w)
             for role, idx in (("subject", s), ("object", o)):
                 if isinstance(idx, bool) or not 0 <= idx < len(objects):
-                    raise GraphFormatError(
-                        f"{w}.{role}: index {idx} out of range for {len(objects)} objects")
+                    raise GraphFormatError(f"{w}.{role}: index {idx} out of range for {len(objects)} objects")
             relations.append(SGRelation(s, pred, o))
         return cls(tuple(objects), tuple(relations), caption)
 
     @classmethod
-    def from_json(cls, line: str, where: str = "record") -> "SceneGraph":
+    def from_json(cls, line: str, where: str = "record") -> SceneGraph:
         try:
             d = json.loads(line)
         except json.JSONDecodeError as e:

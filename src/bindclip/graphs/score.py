@@ -6,6 +6,7 @@ lemmatised by the same context-free lemmatiser, then matched exactly (no WordNet
 SPICE). We report the mean of per-caption F1 over all three kinds, the micro F1 over all tuples,
 and a micro F1 per kind.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -69,15 +70,28 @@ class ParseScore:
 
     def to_dict(self) -> dict:
         def c(x: Counts) -> dict:
-            return {"f1": 100 * x.f1, "precision": 100 * x.precision, "recall": 100 * x.recall,
-                    "tp": x.tp, "n_pred": x.n_pred, "n_gold": x.n_gold}
-        return {"n": self.n, "spice_f1": 100 * self.spice_f1, "micro": c(self.micro),
-                **{f"{k}": c(v) for k, v in self.per_kind.items()}}
+            return {
+                "f1": 100 * x.f1,
+                "precision": 100 * x.precision,
+                "recall": 100 * x.recall,
+                "tp": x.tp,
+                "n_pred": x.n_pred,
+                "n_gold": x.n_gold,
+            }
+
+        return {
+            "n": self.n,
+            "spice_f1": 100 * self.spice_f1,
+            "micro": c(self.micro),
+            **{f"{k}": c(v) for k, v in self.per_kind.items()},
+        }
 
     def table(self) -> str:
         rows = [("spice-style F1 (mean)", 100 * self.spice_f1, "", "")]
-        rows += [(f"{k} F1", 100 * v.f1, 100 * v.precision, 100 * v.recall)
-                 for k, v in (("micro", self.micro), *self.per_kind.items())]
+        rows += [
+            (f"{k} F1", 100 * v.f1, 100 * v.precision, 100 * v.recall)
+            for k, v in (("micro", self.micro), *self.per_kind.items())
+        ]
         lines = [f"{'score':<24}{'F1':>8}{'P':>8}{'R':>8}"]
         for name, *cells in rows:
             lines.append(f"{name:<24}" + "".join(f"{x:8.1f}" if x != "" else " " * 8 for x in cells))
@@ -85,8 +99,7 @@ class ParseScore:
         return "\n".join(lines)
 
 
-def score_graphs(pred: list[SceneGraph], gold: list[SceneGraph],
-                 lemma: PhraseLemmatizer | None = None) -> ParseScore:
+def score_graphs(pred: list[SceneGraph], gold: list[SceneGraph], lemma: PhraseLemmatizer | None = None) -> ParseScore:
     if len(pred) != len(gold):
         raise ValueError(f"{len(pred)} parsed graphs for {len(gold)} gold graphs; they must pair up")
     lemma = lemma or PhraseLemmatizer()
@@ -97,8 +110,7 @@ def score_graphs(pred: list[SceneGraph], gold: list[SceneGraph],
         for k in KINDS:
             per_kind[k].add(pt[k], gt[k])
             cap.add(pt[k], gt[k])
-        micro.tp, micro.n_pred, micro.n_gold = (micro.tp + cap.tp, micro.n_pred + cap.n_pred,
-                                                micro.n_gold + cap.n_gold)
+        micro.tp, micro.n_pred, micro.n_gold = (micro.tp + cap.tp, micro.n_pred + cap.n_pred, micro.n_gold + cap.n_gold)
         per_caption.append(cap.f1)
     spice = sum(per_caption) / len(per_caption) if per_caption else 0.0
     return ParseScore(len(gold), spice, micro, per_kind, per_caption)

@@ -4,27 +4,33 @@ Any open_clip architecture plugs in. bindclip adds small configs (`bindclip-vit-
 `bindclip-vit-tiny-64`, `bindclip-siglip-tiny-*`) that train on a laptop CPU. Weights only ever come
 from a local file, loaded with `weights_only=True`; a hub download is never attempted.
 """
+
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import open_clip
 import torch
 import torch.nn.functional as F
+from open_clip.convert import load_big_vision_weights
 from open_clip.timm_model import TimmModel
 from open_clip.transformer import VisionTransformer, text_global_pool
+from safetensors.torch import load_file
 from torch import nn
 
-from .preprocess import RAW_PIXELS, PreprocessConfig, resolve_preprocess, warn_quick_gelu
+from ..errors import CheckpointError, SpecError
+from .preprocess import (
+    RAW_PIXELS,
+    PreprocessConfig,
+    resolve_preprocess,
+    warn_quick_gelu,
+)
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
-
-
-class CheckpointError(ValueError):
-    """A weights file that does not fit the model; the message names the file and the parameter."""
 
 
 @dataclass
@@ -41,8 +47,9 @@ class BackboneConfig:
         mc = model_config(self)
         if not self.config_file and self.name.startswith("bindclip-"):
             mc = {**mc, "preprocess_cfg": RAW_PIXELS}
-        return resolve_preprocess(self.config_file or self.name, None if self.config_file else self.tag, mc,
-                                  self.preprocess)
+        return resolve_preprocess(
+            self.config_file or self.name, None if self.config_file else self.tag, mc, self.preprocess
+        )
 
 
 def parse_model_spec(spec: str) -> BackboneConfig:
@@ -60,11 +67,13 @@ def model_config(cfg: BackboneConfig) -> dict:
         try:
             return json.loads(Path(cfg.config_file).read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{cfg.config_file}: cannot read the model config ({e})") from None
+            raise SpecError(f"{cfg.config_file}: cannot read the model config ({e})") from None
     found = open_clip.get_model_config(cfg.name)
     if found is None:
-        raise ValueError(f"unknown open_clip model {cfg.name!r}; choose one of open_clip.list_models() "
-                         f"or pass config_file")
+        raise SpecError(
+            f"model.backbone.name: unknown open_clip model {cfg.name!r}; choose one of "
+            f"open_clip.list_models() or pass config_file"
+        )
     return found
 
 
@@ -91,11 +100,17 @@ def get_tokenizer(cfg: BackboneConfig):
     if "hf_tokenizer_name" not in text_cfg:
         return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
     try:
-        return open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=context_length,
-                                               local_files_only=True, **text_cfg.get("tokenizer_kwargs", {}))
+        return open_clip.tokenizer.HFTokenizer(
+            text_cfg["hf_tokenizer_name"],
+            context_length=context_length,
+            local_files_only=True,
+            **text_cfg.get("tokenizer_kwargs", {}),
+        )
     except Exception as e:
-        raise ValueError(f"{cfg.config_file or cfg.name}: tokenizer {text_cfg['hf_tokenizer_name']!r} is not in "
-                         f"the local Hugging Face cache and cannot be downloaded here ({e})") from None
+        raise SpecError(
+            f"{cfg.config_file or cfg.name}: tokenizer {text_cfg['hf_tokenizer_name']!r} is not in "
+            f"the local Hugging Face cache and cannot be downloaded here ({e})"
+        ) from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -105,19 +120,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file (weights load only from local files)")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as e:  # safetensors raises its own error types on a bad header or truncation
+            raise CheckpointError(f"{path}: not a readable safetensors file ({first_line(e)})") from None
     if is_torchscript(path):
         raise CheckpointError(
             f"{path}: a TorchScript archive (OpenAI's original CLIP release); bindclip loads weights only, never "
             f"code. Convert it once: python -c \"import torch; torch.save(torch.jit.load('{path}', "
             f"map_location='cpu').state_dict(), '{path.with_suffix('.state.pt')}')\" and pass that file (with "
-            f"NAME-quickgelu@openai, the activation OpenAI trained with)")
+            f"NAME-quickgelu@openai, the activation OpenAI trained with)"
+        )
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, truncated files, non-tensor payloads
-        raise CheckpointError(f"{path}: not a loadable weights-only checkpoint ({e})") from None
+        raise CheckpointError(f"{path}: not a loadable weights-only checkpoint ({first_line(e)})") from None
     for key in ("state_dict", "model"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
@@ -126,10 +143,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 
+def first_line(e: Exception) -> str:
+    """The first line of a library's error (torch's unpickling errors run to paragraphs)."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def is_torchscript(path: Path) -> bool:
     """A zip checkpoint holding TorchScript code (a `code/` folder), which weights_only loading refuses."""
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as z:
@@ -140,8 +160,6 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     """Load a local checkpoint, naming the first parameter whose shape does not match. big_vision's .npz
     (SigLIP's original release) goes through open_clip's own converter."""
     if Path(path).suffix == ".npz":
-        from open_clip.convert import load_big_vision_weights
-
         if not Path(path).is_file():
             raise CheckpointError(f"{path}: no such checkpoint file (weights load only from local files)")
         load_big_vision_weights(model, str(path))
@@ -153,8 +171,10 @@ def load_state(model: nn.Module, sd: dict[str, torch.Tensor], where: str, strict
     own = model.state_dict()
     for k, v in sd.items():
         if k in own and own[k].shape != v.shape:
-            raise CheckpointError(f"{where}: parameter {k!r} has shape {tuple(v.shape)} in the checkpoint "
-                                  f"but {tuple(own[k].shape)} in the model")
+            raise CheckpointError(
+                f"{where}: parameter {k!r} has shape {tuple(v.shape)} in the checkpoint "
+                f"but {tuple(own[k].shape)} in the model"
+            )
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if k != "attn_mask"]
     if strict and (missing or unexpected):
@@ -164,9 +184,13 @@ def load_state(model: nn.Module, sd: dict[str, torch.Tensor], where: str, strict
 
 # ---- text ------------------------------------------------------------------------------------
 def _trimmable(tower: nn.Module) -> bool:
-    return (getattr(tower, "attn_mask", None) is not None and hasattr(tower, "token_embedding")
-            and getattr(tower, "text_pool_type", getattr(tower, "pool_type", None)) == "argmax"
-            and getattr(tower, "cls_emb", None) is None and not getattr(tower, "final_ln_after_pool", False))
+    return (
+        getattr(tower, "attn_mask", None) is not None
+        and hasattr(tower, "token_embedding")
+        and getattr(tower, "text_pool_type", getattr(tower, "pool_type", None)) == "argmax"
+        and getattr(tower, "cls_emb", None) is None
+        and not getattr(tower, "final_ln_after_pool", False)
+    )
 
 
 def encode_texts(model: nn.Module, groups: list[torch.Tensor], normalize: bool = True) -> list[torch.Tensor]:
@@ -244,5 +268,7 @@ def joint_space_tokens(visual: nn.Module, last_tokens: torch.Tensor) -> torch.Te
         if pool.mlp is not None:
             x = x + pool.mlp(pool.norm(x))
         return visual.head(trunk.fc_norm(x))
-    raise TypeError(f"no joint-space token projection for {type(visual).__name__} with this pooling; "
-                    f"supported: CLS/avg-pooled open_clip ViTs and timm ViTs with a MAP head")
+    raise TypeError(
+        f"no joint-space token projection for {type(visual).__name__} with this pooling; "
+        f"supported: CLS/avg-pooled open_clip ViTs and timm ViTs with a MAP head"
+    )

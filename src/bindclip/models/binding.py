@@ -11,6 +11,7 @@ Pair layouts. Slots depend on the text, so every (caption, image) pair needs its
            local loss's counterfactuals)
 Both are single einsums; downstream code sees [X, Y, ...] pair tensors either way.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,12 +43,14 @@ class BindingModule(nn.Module):
         d = cfg.dim
         self.patch_in = nn.Sequential(nn.LayerNorm(patch_width), nn.Linear(patch_width, d))
         self.patch_blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(d, cfg.heads, 4 * d, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=True)
-            for _ in range(cfg.patch_layers))
+            nn.TransformerEncoderLayer(
+                d, cfg.heads, 4 * d, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            )
+            for _ in range(cfg.patch_layers)
+        )
         self.patch_norm = nn.LayerNorm(d)
         self.query_in = nn.Sequential(nn.LayerNorm(text_width), nn.Linear(text_width, d))
-        self.default_queries = nn.Parameter(torch.randn(cfg.n_default, d) * d ** -0.5)
+        self.default_queries = nn.Parameter(torch.randn(cfg.n_default, d) * d**-0.5)
         self.to_k = nn.Linear(d, d, bias=False)
         if cfg.iterations > 1:
             self.to_v = nn.Linear(d, d, bias=False)
@@ -68,8 +71,7 @@ class BindingModule(nn.Module):
         mask = torch.cat([node_mask, node_mask.new_ones(*lead, self.cfg.n_default)], dim=-1)
         return torch.cat([q, defaults], dim=-2), mask
 
-    def forward(self, patches: torch.Tensor, nodes: torch.Tensor, node_mask: torch.Tensor,
-                aligned: bool = False):
+    def forward(self, patches: torch.Tensor, nodes: torch.Tensor, node_mask: torch.Tensor, aligned: bool = False):
         """Binding weights of the nodes over the patches, and the raw inverted attention.
 
         patches [I, T, d] (from encode_patches); nodes [C, N, Dt], node_mask [C, N] (cross) or
@@ -79,7 +81,7 @@ class BindingModule(nn.Module):
           attention [X, Y, N+K, T]: softmax over the query axis (sums to 1 over queries per patch).
         """
         q, qmask = self.queries(nodes, node_mask)
-        keys = self.to_k(patches) * self.cfg.dim ** -0.5  # scaled once per image, not per pair
+        keys = self.to_k(patches) * self.cfg.dim**-0.5  # scaled once per image, not per pair
         n = nodes.shape[-2]
         per_pair = aligned  # cross-layout queries are per caption until a refinement round
         for it in range(self.cfg.iterations):
@@ -95,8 +97,7 @@ class BindingModule(nn.Module):
             rows = attention[:, :, :n] if last else attention  # default slots are only dropped
             weights = rows / (rows.sum(dim=-1, keepdim=True) + self.cfg.eps)
             if not last:
-                slots = torch.einsum(pair_einsum("xynt", "*td", "xynd", aligned), weights,
-                                     self.to_v(patches))
+                slots = torch.einsum(pair_einsum("xynt", "*td", "xynd", aligned), weights, self.to_v(patches))
                 q = (q if per_pair else q[:, None]) + self.update(slots)
                 qmask = qmask if per_pair else qmask[:, None].expand(-1, q.shape[1], -1)
                 per_pair = True

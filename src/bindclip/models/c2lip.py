@@ -6,6 +6,7 @@ with the tower's own head. The losses (bindclip.losses.C2LipLoss) align phrases 
 image embedding (NPC) and with a parameter-free cross-modal attention pooling of the patches (XAC).
 No parameter is added: at inference this is the plain model.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ from .backbone import encode_texts, image_tokens, joint_space_tokens
 from .clip import CLIP
 
 
-def cross_attention_pool_scores(patches: torch.Tensor, phrases: torch.Tensor,
-                                temperature: float = 1.0, eps: float = 1e-8) -> torch.Tensor:
+def cross_attention_pool_scores(
+    patches: torch.Tensor, phrases: torch.Tensor, temperature: float = 1.0, eps: float = 1e-8
+) -> torch.Tensor:
     """[M, N] cos(pool_n(V_m), c_n), pool_n(V) = softmax_t(<V_t, c_n> * temperature) @ V.
 
     patches [M, T, D] and phrases [N, D] unit-norm. Every phrase attends over every image, which is
@@ -50,15 +52,24 @@ class C2LIP(CLIP):
         feats = encode_texts(self.backbone, groups)
         return feats[0][rows], (feats[1] if texts is not None else None)
 
-    def forward(self, images: torch.Tensor, texts: list[str] | torch.Tensor,
-                phrases: list[str] | None = None, phrase_owner: torch.Tensor | None = None,
-                phrase_ids: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        images: torch.Tensor,
+        texts: list[str] | torch.Tensor,
+        phrases: list[str] | None = None,
+        phrase_owner: torch.Tensor | None = None,
+        phrase_ids: torch.Tensor | None = None,
+    ) -> dict:
         if phrases is None:
             return super().forward(images, texts)
         image_features, patches = self.patch_features(images)
         phrase_features, text_features = self.encode_phrases(phrases, texts)
-        return {"image_features": image_features, "text_features": text_features,
-                "patch_features": patches, "phrase_features": phrase_features,
-                "phrase_owner": phrase_owner.to(self.device),
-                "phrase_ids": None if phrase_ids is None else phrase_ids.to(self.device),
-                **self.scale_and_bias()}
+        return {
+            "image_features": image_features,
+            "text_features": text_features,
+            "patch_features": patches,
+            "phrase_features": phrase_features,
+            "phrase_owner": phrase_owner.to(self.device),
+            "phrase_ids": None if phrase_ids is None else phrase_ids.to(self.device),
+            **self.scale_and_bias(),
+        }

@@ -3,6 +3,7 @@
 Follows open_clip's conventions: encode_image / encode_text return normalised features, forward
 returns a dict with the exp'd logit scale (and bias for SigLIP) for the loss.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ class ClipConfig:
 class CLIP(nn.Module):
     """The base of every bindclip model: an open_clip backbone, its tokenizer, scale and bias. `cfg` is
     any config with a `backbone` (ClipConfig, OCClipConfig)."""
+
+    scores_by_graphs = False  # evaluation scores captions by the pooled embeddings' cosine
 
     def __init__(self, cfg: ClipConfig | None = None):
         super().__init__()
@@ -76,8 +79,11 @@ class CLIP(nn.Module):
         return out
 
     def forward(self, images: torch.Tensor, texts: list[str] | torch.Tensor) -> dict:
-        return {"image_features": self.encode_image(images), "text_features": self.encode_text(texts),
-                **self.scale_and_bias()}
+        return {
+            "image_features": self.encode_image(images),
+            "text_features": self.encode_text(texts),
+            **self.scale_and_bias(),
+        }
 
     def prepare_images(self, images) -> torch.Tensor:
         """Model-ready float [B, 3, S, S] on the model's device from PIL images (open_clip's eval
@@ -87,12 +93,24 @@ class CLIP(nn.Module):
             images = torch.stack([self.pixels(im) for im in images])
         if images.dtype == torch.uint8:
             if images.shape[-2:] != (self.image_size, self.image_size):
-                images = F.interpolate(images.float(), size=(self.image_size, self.image_size), mode="bicubic",
-                                       antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
+                images = (
+                    F.interpolate(
+                        images.float(),
+                        size=(self.image_size, self.image_size),
+                        mode="bicubic",
+                        antialias=True,
+                        align_corners=False,
+                    )
+                    .round()
+                    .clamp(0, 255)
+                    .to(torch.uint8)
+                )
             images = normalize(images, self.preprocess_cfg)
         elif images.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(f"preprocessed images are {tuple(images.shape[-2:])} px but the model takes "
-                             f"{self.image_size} px; pass PIL images or uint8 pixels to have them resized")
+            raise ValueError(
+                f"preprocessed images are {tuple(images.shape[-2:])} px but the model takes "
+                f"{self.image_size} px; pass PIL images or uint8 pixels to have them resized"
+            )
         return images.to(self.device)
 
     @torch.no_grad()
@@ -100,5 +118,3 @@ class CLIP(nn.Module):
         """[n_captions, n_images] cosine similarities (no scale), for evaluation. Images as
         `prepare_images` takes them: PIL, uint8 pixels or preprocessed float tensors."""
         return self.encode_text(captions) @ self.encode_image(self.prepare_images(images)).T
-
-

@@ -13,6 +13,7 @@ image and the weights average their outputs (exact by linearity). The object cos
 the slot at all: <n, sum_t w_t v_t> = sum_t w_t <n, v_t> and |sum_t w_t v_t|^2 = w^T (V V^T) w, so
 per pair it costs tensors of the patch count T, not of the slot width.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,10 +23,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distributed import gather_ragged, world_rank
-from ..graphs import ConceptBatch, GraphBatch, GraphFormatError, SceneGraph, collate_graphs
-from .backbone import BackboneConfig, encode_text, image_tokens, joint_space_tokens, model_config
-from .clip import CLIP
+from ..graphs import (
+    ConceptBatch,
+    GraphBatch,
+    GraphFormatError,
+    SceneGraph,
+    collate_graphs,
+)
+from ..graphs.parse import SpacyParser
+from .backbone import (
+    BackboneConfig,
+    encode_text,
+    image_tokens,
+    joint_space_tokens,
+    model_config,
+)
 from .binding import BindingConfig, BindingModule
+from .clip import CLIP
 
 
 @dataclass
@@ -44,6 +58,7 @@ class OCClipConfig:
 @dataclass
 class GraphState:
     """A batch of graphs with their texts embedded: what the score needs from the text side."""
+
     nodes: torch.Tensor  # [C, N, D]
     node_mask: torch.Tensor  # [C, N] bool
     relations: torch.Tensor  # [C, R, D]
@@ -74,8 +89,9 @@ class StructuredScore(nn.Module):
         self.alpha = nn.Parameter(init.clone())
         self.beta = nn.Parameter(init.clone())
 
-    def forward(self, weights: torch.Tensor, patches: torch.Tensor, g: GraphState,
-                aligned: bool = False) -> torch.Tensor:
+    def forward(
+        self, weights: torch.Tensor, patches: torch.Tensor, g: GraphState, aligned: bool = False
+    ) -> torch.Tensor:
         """Binding weights [X, Y, N, T], patch features [*, T, d] and graph tensors -> S [X, Y].
 
         Graph tensors are [X, 1, ...] (one graph per caption row, broadcast over images: the cross
@@ -97,8 +113,9 @@ class StructuredScore(nn.Module):
             return torch.einsum(f"xyrt,{img}th->xyrh", w, values)
 
         r = g.relations
-        pred = (self.rel_out_subject(F.gelu(self.rel_in_subject(r) + endpoint(g.rel_subject, v_sub)))
-                + self.rel_out_object(F.gelu(self.rel_in_object(r) + endpoint(g.rel_object, v_objrole))))
+        pred = self.rel_out_subject(
+            F.gelu(self.rel_in_subject(r) + endpoint(g.rel_subject, v_sub))
+        ) + self.rel_out_object(F.gelu(self.rel_in_object(r) + endpoint(g.rel_object, v_objrole)))
         rel = cosine(self.rel_proj(r), pred)  # [X, Y, R]
         a, b = F.softplus(self.alpha), F.softplus(self.beta)
         num = a * (obj * g.node_mask).sum(-1) + b * (rel * g.rel_mask).sum(-1)
@@ -109,14 +126,15 @@ class StructuredScore(nn.Module):
 class OCCLIP(CLIP):
     """A CLIP whose captions are scored structurally; encode_image / encode_text stay CLIP's."""
 
+    scores_by_graphs = True  # evaluation parses captions and scores the graphs bound to the image
+
     def __init__(self, cfg: OCClipConfig | None = None):
         super().__init__(cfg or OCClipConfig())
         cfg = self.cfg
         self.parser = None  # set to any bindclip Parser; spaCy is loaded on first use
         text_width = model_config(cfg.backbone)["embed_dim"]
         self.binding = BindingModule(cfg.binding, self._patch_width(), text_width)
-        self.score_head = StructuredScore(text_width, cfg.binding.dim, cfg.obj_dim, cfg.rel_dim,
-                                          cfg.rel_hidden)
+        self.score_head = StructuredScore(text_width, cfg.binding.dim, cfg.obj_dim, cfg.rel_dim, cfg.rel_hidden)
 
     def _patch_width(self) -> int:
         v = self.backbone.visual
@@ -125,9 +143,14 @@ class OCCLIP(CLIP):
     # ---- inputs -------------------------------------------------------------------------------
     def collate(self, graphs: list[SceneGraph], counterfactuals: bool = True, seed: int = 0) -> GraphBatch:
         c = self.cfg
-        return collate_graphs(graphs, c.max_nodes, c.max_relations,
-                              counterfactuals=c.counterfactuals if counterfactuals else 0,
-                              n_shuffled=c.n_shuffled, seed=seed)
+        return collate_graphs(
+            graphs,
+            c.max_nodes,
+            c.max_relations,
+            counterfactuals=c.counterfactuals if counterfactuals else 0,
+            n_shuffled=c.n_shuffled,
+            seed=seed,
+        )
 
     def encode_graphs(self, batch: GraphBatch, extra: list[str] | tuple = ()):
         """GraphState of the batch; with `extra` texts (C2LIP phrases beyond the node caps) also
@@ -136,8 +159,14 @@ class OCCLIP(CLIP):
         batch = batch.to(self.device)
         texts = list(batch.texts) + [t for t in dict.fromkeys(extra) if t not in set(batch.texts)]
         emb = encode_text(self.backbone, self.tokenizer(texts).to(self.device), normalize=True)
-        state = GraphState(emb[batch.node_text], batch.node_mask, emb[batch.rel_text], batch.rel_subject,
-                           batch.rel_object, batch.rel_mask)
+        state = GraphState(
+            emb[batch.node_text],
+            batch.node_mask,
+            emb[batch.rel_text],
+            batch.rel_subject,
+            batch.rel_object,
+            batch.rel_mask,
+        )
         if not extra:
             return state
         return state, emb, {t: i for i, t in enumerate(texts)}
@@ -164,8 +193,9 @@ class OCCLIP(CLIP):
         subject = F.pad(torch.cat([batch.rel_subject[:, None], batch.cf_subject], 1), pad).to(self.device)
         obj = F.pad(torch.cat([batch.rel_object[:, None], batch.cf_object], 1), pad).to(self.device)
         own = weights[rows, diag][:, None].expand(-1, subject.shape[1], -1, -1)  # [B, 1+J, N, T]
-        mine = GraphState(g.nodes[rows, None], g.node_mask[rows, None], g.relations[rows, None], subject, obj,
-                          g.rel_mask[rows, None])
+        mine = GraphState(
+            g.nodes[rows, None], g.node_mask[rows, None], g.relations[rows, None], subject, obj, g.rel_mask[rows, None]
+        )
         mask = torch.cat([torch.ones_like(batch.cf_mask[:, :1]), batch.cf_mask], 1).to(self.device)
         return self.score_head(own, patches, mine, aligned=True), mask
 
@@ -186,17 +216,19 @@ class OCCLIP(CLIP):
         everyone, offset = gather_graph_states(local)
         weights, _ = self.binding(patches, everyone.nodes, everyone.node_mask)
         scale = self.logit_scale.exp()
-        out = {"logits_per_image": scale * self.score_head(weights, patches, _rows(everyone)).T,
-               "logit_scale": scale}
+        out = {"logits_per_image": scale * self.score_head(weights, patches, _rows(everyone)).T, "logit_scale": scale}
         if graphs.cf_mask is not None:
             cf, mask = self.counterfactual_scores(weights, patches, everyone, graphs, offset)
             out["counterfactual_logits"], out["counterfactual_mask"] = scale * cf, mask
         if concepts is not None:
             rows = torch.tensor([index[p] for p in concepts.phrases], device=self.device)
-            out.update(image_features=F.normalize(pooled, dim=-1),
-                       patch_features=F.normalize(joint_space_tokens(self.backbone.visual, tokens[1]), dim=-1),
-                       phrase_features=emb[rows], phrase_owner=concepts.owner.to(self.device),
-                       phrase_ids=concepts.ids.to(self.device))
+            out.update(
+                image_features=F.normalize(pooled, dim=-1),
+                patch_features=F.normalize(joint_space_tokens(self.backbone.visual, tokens[1]), dim=-1),
+                phrase_features=emb[rows],
+                phrase_owner=concepts.owner.to(self.device),
+                phrase_ids=concepts.ids.to(self.device),
+            )
         return out
 
     @torch.no_grad()
@@ -210,16 +242,15 @@ class OCCLIP(CLIP):
 
     def parse(self, captions: list[str]) -> list[SceneGraph]:
         if self.parser is None:
-            from ..graphs.parse import SpacyParser
-
             self.parser = SpacyParser()
         return self.parser.parse(list(captions))
 
 
 def _rows(g: GraphState) -> GraphState:
     """Cross layout: caption tensors [C, ...] -> [C, 1, ...], broadcasting over images."""
-    return GraphState(*(t[:, None] for t in (g.nodes, g.node_mask, g.relations, g.rel_subject,
-                                            g.rel_object, g.rel_mask)))
+    return GraphState(
+        *(t[:, None] for t in (g.nodes, g.node_mask, g.relations, g.rel_subject, g.rel_object, g.rel_mask))
+    )
 
 
 def check_graph_batch(batch: GraphBatch) -> None:
@@ -229,16 +260,20 @@ def check_graph_batch(batch: GraphBatch) -> None:
     if (n_real == 0).any():
         b = int((n_real[:, 0] == 0).nonzero()[0])
         caption = batch.captions[b] if b < len(batch.captions) else f"#{b}"
-        raise GraphFormatError(f"graph of caption {caption!r} has no node to bind; collate with "
-                               f"empty_as_caption=True (the default) to score it by its whole caption")
-    bad = batch.rel_mask & ((batch.rel_subject >= n_real) | (batch.rel_object >= n_real)
-                            | (batch.rel_subject < 0) | (batch.rel_object < 0))
+        raise GraphFormatError(
+            f"graph of caption {caption!r} has no node to bind; collate with "
+            f"empty_as_caption=True (the default) to score it by its whole caption"
+        )
+    bad = batch.rel_mask & (
+        (batch.rel_subject >= n_real) | (batch.rel_object >= n_real) | (batch.rel_subject < 0) | (batch.rel_object < 0)
+    )
     if bad.any():
         b, k = (int(i) for i in bad.nonzero()[0])
         caption = batch.captions[b] if b < len(batch.captions) else f"#{b}"
         raise GraphFormatError(
             f"graph of caption {caption!r}: relation {k} points at node {int(batch.rel_subject[b, k])} -> "
-            f"{int(batch.rel_object[b, k])}, but the caption has {int(n_real[b])} node(s)")
+            f"{int(batch.rel_object[b, k])}, but the caption has {int(n_real[b])} node(s)"
+        )
 
 
 def gather_graph_states(g: GraphState) -> tuple[GraphState, int]:
@@ -247,8 +282,7 @@ def gather_graph_states(g: GraphState) -> tuple[GraphState, int]:
     if world == 1:
         return g, 0
     parts = [gather_ragged(t, with_grad=True) for t in (g.nodes, g.relations)]
-    ints = [gather_ragged(t.long(), with_grad=False)
-            for t in (g.node_mask, g.rel_subject, g.rel_object, g.rel_mask)]
+    ints = [gather_ragged(t.long(), with_grad=False) for t in (g.node_mask, g.rel_subject, g.rel_object, g.rel_mask)]
     offset = sum(p.shape[0] for p in parts[0][:rank])
     nodes, rels = (torch.cat(p) for p in parts)
     node_mask, subject, obj, rel_mask = (torch.cat(p) for p in ints)

@@ -13,6 +13,7 @@ bindclip's tiny from-scratch configs (`bindclip-*`) train on the built-in world'
 mean 0, std 1 (pixels in [0, 1]), bicubic, shortest side + centre crop for photos. It is kept here, not
 in their JSON files, so those stay plain open_clip model configs (open_clip.create_model builds them).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -21,19 +22,19 @@ from dataclasses import asdict, dataclass
 import open_clip
 import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+from torchvision import transforms as T
+
+from ..errors import PreprocessError
 
 TAG_KEYS = ("mean", "std", "interpolation", "resize_mode")  # what a pretrained tag says about pixels
 RAW_PIXELS = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "interpolation": "bicubic", "resize_mode": "shortest"}
-
-
-class PreprocessError(ValueError):
-    """A model spec whose preprocessing cannot be decided; the message lists the choices."""
 
 
 @dataclass
 class PreprocessConfig:
     """Empty fields are filled from the model config and pretrained tag; a run's config.json stores
     them filled, so the run keeps its preprocessing whatever open_clip version reads it later."""
+
     size: int | None = None  # input side in pixels: always the model's vision_cfg.image_size
     mean: tuple[float, float, float] | None = None  # per channel, on [0, 1] pixels
     std: tuple[float, float, float] | None = None
@@ -44,9 +45,14 @@ class PreprocessConfig:
     def open_clip_cfg(self) -> PreprocessCfg:
         if None in (self.size, self.mean, self.std, self.interpolation, self.resize_mode):
             raise PreprocessError(f"preprocessing not resolved: {self}")
-        return PreprocessCfg(size=self.size, mean=tuple(self.mean), std=tuple(self.std),
-                             interpolation=self.interpolation, resize_mode=self.resize_mode,
-                             fill_color=self.fill_color or 0)
+        return PreprocessCfg(
+            size=self.size,
+            mean=tuple(self.mean),
+            std=tuple(self.std),
+            interpolation=self.interpolation,
+            resize_mode=self.resize_mode,
+            fill_color=self.fill_color or 0,
+        )
 
 
 def tag_preprocess(name: str, tag: str | None) -> dict:
@@ -55,8 +61,10 @@ def tag_preprocess(name: str, tag: str | None) -> dict:
     tags = open_clip.list_pretrained_tags_by_model(name)
     if tag:
         if tag not in tags:
-            raise PreprocessError(f"{name}@{tag}: open_clip knows no pretrained tag {tag!r} for {name}; "
-                                  f"its tags: {', '.join(tags) or 'none'}")
+            raise PreprocessError(
+                f"{name}@{tag}: open_clip knows no pretrained tag {tag!r} for {name}; "
+                f"its tags: {', '.join(tags) or 'none'}"
+            )
         found = open_clip.get_pretrained_cfg(name, tag)
         return {k: found[k] for k in TAG_KEYS if k in found}
     choices = {t: tuple(open_clip.get_pretrained_cfg(name, t).get(k) for k in TAG_KEYS) for t in tags}
@@ -65,8 +73,10 @@ def tag_preprocess(name: str, tag: str | None) -> dict:
         for t, v in choices.items():
             groups.setdefault(v, []).append(t)
         listed = "; ".join(f"{', '.join(ts)}: mean {v[0]}, std {v[1]}, {v[2]}, {v[3]}" for v, ts in groups.items())
-        raise PreprocessError(f"{name}: its pretrained tags preprocess differently ({listed}); name the tag the "
-                              f"weights came from as {name}@TAG:WEIGHTS (or model.backbone.tag=TAG)")
+        raise PreprocessError(
+            f"{name}: its pretrained tags preprocess differently ({listed}); name the tag the "
+            f"weights came from as {name}@TAG:WEIGHTS (or model.backbone.tag=TAG)"
+        )
     return {k: v for k, v in zip(TAG_KEYS, next(iter(choices.values()), ())) if v is not None}
 
 
@@ -79,19 +89,27 @@ def warn_quick_gelu(name: str, tag: str | None, model_cfg: dict) -> None:
     needs = {t: bool(open_clip.get_pretrained_cfg(name, t).get("quick_gelu", False)) for t in tags}
     if tag and tag in needs and needs[tag] != quick:
         fix = f"{name}-quickgelu" if needs[tag] else name.removesuffix("-quickgelu")
-        warnings.warn(f"{name}@{tag}: these weights were trained with {'QuickGELU' if needs[tag] else 'GELU'} but "
-                      f"{name} uses {'QuickGELU' if quick else 'GELU'}; use {fix}@{tag} for the right features",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{name}@{tag}: these weights were trained with {'QuickGELU' if needs[tag] else 'GELU'} but "
+            f"{name} uses {'QuickGELU' if quick else 'GELU'}; use {fix}@{tag} for the right features",
+            UserWarning,
+            stacklevel=3,
+        )
     elif not tag and any(v != quick for v in needs.values()):
         other = [t for t, v in needs.items() if v != quick]
-        warnings.warn(f"{name}: weights of tags {', '.join(other)} need {'GELU' if quick else 'QuickGELU'}, which "
-                      f"{name} does not use; if yours are one of them use "
-                      f"{name.removesuffix('-quickgelu') if quick else name + '-quickgelu'}, else name the tag "
-                      f"({name}@TAG:WEIGHTS) to silence this", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{name}: weights of tags {', '.join(other)} need {'GELU' if quick else 'QuickGELU'}, which "
+            f"{name} does not use; if yours are one of them use "
+            f"{name.removesuffix('-quickgelu') if quick else name + '-quickgelu'}, else name the tag "
+            f"({name}@TAG:WEIGHTS) to silence this",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
-def resolve_preprocess(name: str, tag: str | None, model_cfg: dict, explicit: PreprocessConfig | None = None
-                       ) -> PreprocessConfig:
+def resolve_preprocess(
+    name: str, tag: str | None, model_cfg: dict, explicit: PreprocessConfig | None = None
+) -> PreprocessConfig:
     """Every field filled, in the order the module docstring gives."""
     merged = merge_preprocess_dict(PreprocessCfg(), model_cfg.get("preprocess_cfg", {}))
     merged = merge_preprocess_dict(merged, tag_preprocess(name, tag))
@@ -99,8 +117,9 @@ def resolve_preprocess(name: str, tag: str | None, model_cfg: dict, explicit: Pr
     merged["size"] = size[0] if isinstance(size, (list, tuple)) else size
     given = {k: v for k, v in asdict(explicit or PreprocessConfig()).items() if v is not None}
     if "size" in given and given["size"] != merged["size"]:
-        raise PreprocessError(f"model.backbone.preprocess.size: {given['size']} px, but {name} takes "
-                              f"{merged['size']} px images")
+        raise PreprocessError(
+            f"model.backbone.preprocess.size: {given['size']} px, but {name} takes {merged['size']} px images"
+        )
     merged.update(given)
     merged.pop("mode", None)
     merged["mean"], merged["std"] = tuple(merged["mean"]), tuple(merged["std"])
@@ -117,8 +136,6 @@ def pixel_transform(cfg: PreprocessConfig, train: bool = False):
     included) up to its tensor steps. `normalize` then does the same arithmetic as the dropped
     ToTensor + Normalize, so images travel at one byte a channel (loader queues, a 5k-image retrieval
     set) and still reach the model exactly as open_clip's own transform would give them."""
-    from torchvision import transforms as T
-
     full = image_transform_v2(cfg.open_clip_cfg(), is_train=train)
     steps = [t for t in full.transforms if type(t).__name__ not in ("MaybeToTensor", "ToTensor", "Normalize")]
     if len(steps) != len(full.transforms) - 2:

@@ -9,6 +9,7 @@ split. The residual x - x_hat (the fit is on centred x, so the residual keeps th
 does) is probed again: if x is object-additive, removing x_hat_obj removes object and concept
 information. Controls evaluate the same fit on randomly permuted ids, which should remove little.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,8 +71,9 @@ def r2(y: torch.Tensor, y_hat: torch.Tensor) -> float:
     return round(1 - (sse / sst).item(), 6)
 
 
-def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: int = 0,
-               batch_size: int | None = None) -> dict:
+def additivity(
+    x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: int = 0, batch_size: int | None = None
+) -> dict:
     """R^2 of both reconstructions, and probes re-trained on each residual and on its permuted control."""
     x = torch.as_tensor(x, dtype=torch.float32)
     mean = x.mean(0)
@@ -79,8 +81,11 @@ def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: in
     perm = np.random.RandomState(seed).permutation(len(x))
     n_fit = int(0.99 * len(x))
     fit_idx, held_idx = perm[:n_fit], perm[n_fit:]
-    out = {"fits": {}, "probes": {}, "sizes": {"scenes": len(x), "fit": n_fit, "r2_held_out": len(held_idx),
-                                              "probe_epochs": probe_epochs}}
+    out = {
+        "fits": {},
+        "probes": {},
+        "sizes": {"scenes": len(x), "fit": n_fit, "r2_held_out": len(held_idx), "probe_epochs": probe_epochs},
+    }
     out["probes"]["base"] = run_probes(x.numpy(), sset, probe_epochs, seed=seed, batch_size=batch_size)[1].to_dict()
     for kind in ("objects", "concepts"):
         cols = design_columns(sset, kind)
@@ -89,6 +94,7 @@ def additivity(x: np.ndarray, sset: SceneSet, probe_epochs: int = 2000, seed: in
         out["fits"][kind] = {"r2_fit": r2(y[fit_idx], y_hat[fit_idx]), "r2_held_out": r2(y[held_idx], y_hat[held_idx])}
         controls = design_columns(sset, kind, np.random.RandomState(seed + 1))
         for variant, hat in ((kind, y_hat), (f"{kind}_permuted", reconstruct(tables, controls))):
-            out["probes"][variant] = run_probes((x - hat).numpy(), sset, probe_epochs, seed=seed,
-                                                  batch_size=batch_size)[1].to_dict()
+            out["probes"][variant] = run_probes(
+                (x - hat).numpy(), sset, probe_epochs, seed=seed, batch_size=batch_size
+            )[1].to_dict()
     return out

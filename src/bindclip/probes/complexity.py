@@ -11,6 +11,7 @@ A family that generalises from few training objects is a low-complexity descript
 Fits run full batch (Adam, cosine) and report the final epoch; the probe was trained on the scene-level
 split of the same embeddings (it is a fixed decoder, as in the paper).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .additivity import concept_offsets, design_columns, fit_tables, n_features, r2
+from .fit import fit
 from .linear import LinearProbes, multi_hot, set_separation
 from .scenes import SceneSet
 
@@ -43,7 +46,7 @@ class BindingFamily(nn.Module):
         elif family in ("product", "object-product"):
             self.out = nn.Linear(dim, dim)
         else:
-            raise ValueError(f"unknown family {family!r}; choose from {FAMILIES} or mlp-WIDTH")
+            raise ConfigError(f"families: unknown family {family!r}; choose from {FAMILIES} or mlp-WIDTH")
         if family in ("product", "sum-product", "object-product"):  # products of N(0,1) entries explode
             for t in self.tables:
                 nn.init.normal_(t.weight, 1.0, 0.1)
@@ -67,7 +70,7 @@ def object_split(sset: SceneSet, fraction: float, seed: int = 0) -> tuple[np.nda
     and test scenes made only of held-out objects (mixed scenes are in neither)."""
     perm = np.random.RandomState(seed).permutation(sset.n_objects)
     train_objects = np.zeros(sset.n_objects, dtype=bool)
-    train_objects[perm[:max(1, int(fraction * sset.n_objects))]] = True
+    train_objects[perm[: max(1, int(fraction * sset.n_objects))]] = True
     ids = sset.object_ids()
     both_train = train_objects[ids].all(1)
     both_test = (~train_objects[ids]).all(1)
@@ -79,8 +82,9 @@ def default_lr(family: str) -> float:
     return 1e-3 if family.startswith("mlp-") else 1e-2
 
 
-def fit_family(family: str, sset: SceneSet, x: torch.Tensor, idx: np.ndarray, epochs: int,
-               lr: float | None = None, seed: int = 0) -> nn.Module:
+def fit_family(
+    family: str, sset: SceneSet, x: torch.Tensor, idx: np.ndarray, epochs: int, lr: float | None = None, seed: int = 0
+) -> nn.Module:
     """The linear family is additive in the four slot values, so its least-squares optimum is solved
     exactly (the same fit as the concept-additive reconstruction). The others are fitted full batch to
     standardised targets (one scale for all dimensions, so R^2 and the probe's view are unchanged)
@@ -92,14 +96,13 @@ def fit_family(family: str, sset: SceneSet, x: torch.Tensor, idx: np.ndarray, ep
     mu, sigma = x[idx].mean(0), x[idx].std()
     y = (x[idx] - mu) / sigma
     model = BindingFamily(family, sset.sizes, x.shape[1])
-    opt = torch.optim.Adam(model.parameters(), lr=lr or default_lr(family))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    for _ in range(epochs):
-        loss = F.mse_loss(model(labels), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    fit(
+        model.parameters(),
+        lambda rows: F.mse_loss(model(labels[rows]), y[rows]),
+        len(y),
+        epochs,
+        lr or default_lr(family),
+    )
     return Rescaled(model.eval(), mu, sigma)
 
 
@@ -132,9 +135,18 @@ def decoded(probes: LinearProbes, emb: torch.Tensor, sset: SceneSet, idx: np.nda
     return round(set_separation(logits, multi_hot(ids, logits.shape[1]) > 0).float().mean().item(), 6)
 
 
-def complexity(x: np.ndarray, sset: SceneSet, probes: LinearProbes, families=FAMILIES, fractions=FRACTIONS,
-               epochs: int = 1000, max_train: int | None = None, max_test: int | None = None, seed: int = 0,
-               progress=None) -> dict:
+def complexity(
+    x: np.ndarray,
+    sset: SceneSet,
+    probes: LinearProbes,
+    families=FAMILIES,
+    fractions=FRACTIONS,
+    epochs: int = 1000,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    seed: int = 0,
+    progress=None,
+) -> dict:
     """Per family and training fraction: object accuracy of the probe on the fitted embeddings of test-only
     scenes (and, as a reference, on the real embeddings of those scenes), and the fit's R^2 there.
     `max_train` / `max_test` subsample scenes (seeded) when the full sweep does not fit the time."""
@@ -156,12 +168,27 @@ def complexity(x: np.ndarray, sset: SceneSet, probes: LinearProbes, families=FAM
             with torch.no_grad():
                 pred = model(torch.as_tensor(sset.labels[test_idx], dtype=torch.long))
                 fitted = model(torch.as_tensor(sset.labels[train_idx], dtype=torch.long))
-            curves[fam].append({"fraction": frac, "object_acc": decoded(probes, pred, sset, test_idx),
-                                "r2_test": r2(x[test_idx], pred), "r2_train": r2(x[train_idx], fitted),
-                                "n_train": len(train_idx), "n_test": len(test_idx)})
+            curves[fam].append(
+                {
+                    "fraction": frac,
+                    "object_acc": decoded(probes, pred, sset, test_idx),
+                    "r2_test": r2(x[test_idx], pred),
+                    "r2_train": r2(x[train_idx], fitted),
+                    "n_train": len(train_idx),
+                    "n_test": len(test_idx),
+                }
+            )
             if progress:
                 progress(fam, frac)
-    return {"curves": curves, "real_embeddings": reference,
-            "sizes": {"epochs": epochs, "max_train": max_train, "max_test": max_test, "fractions": list(fractions),
-                      "lr": {f: default_lr(f) if f != "linear" else "least squares" for f in families},
-                      "reported": "final epoch"}}
+    return {
+        "curves": curves,
+        "real_embeddings": reference,
+        "sizes": {
+            "epochs": epochs,
+            "max_train": max_train,
+            "max_test": max_test,
+            "fractions": list(fractions),
+            "lr": {f: default_lr(f) if f != "linear" else "least squares" for f in families},
+            "reported": "final epoch",
+        },
+    }

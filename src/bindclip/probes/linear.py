@@ -6,6 +6,7 @@ multi-hot of what the scene holds (two different colours: 0.5 / 0.5; a shared on
 decoded right when every present class outscores every absent one (set separation), a stricter test
 than top-k when both objects share a value.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fit import fit
 from .scenes import SceneSet
 
 
@@ -42,8 +44,11 @@ def scene_split(n: int, train_fraction: float = 0.4, seed: int = 0) -> tuple[np.
 def targets(sset: SceneSet) -> dict[str, torch.Tensor]:
     """Class ids per scene for each probe: the two concepts' values and the two object ids, [S, 2] each."""
     labels = torch.as_tensor(sset.labels, dtype=torch.long)
-    return {sset.concepts[0]: labels[:, :, 0], sset.concepts[1]: labels[:, :, 1],
-            "object": torch.as_tensor(sset.object_ids(), dtype=torch.long)}
+    return {
+        sset.concepts[0]: labels[:, :, 0],
+        sset.concepts[1]: labels[:, :, 1],
+        "object": torch.as_tensor(sset.object_ids(), dtype=torch.long),
+    }
 
 
 class LinearProbes(nn.Module):
@@ -59,30 +64,27 @@ def probe_classes(sset: SceneSet) -> dict[str, int]:
     return {sset.concepts[0]: sset.sizes[0], sset.concepts[1]: sset.sizes[1], "object": sset.n_objects}
 
 
-def fit_probes(x: np.ndarray | torch.Tensor, sset: SceneSet, train_idx, epochs: int = 2000, lr: float = 1e-2,
-               seed: int = 0, batch_size: int | None = None) -> LinearProbes:
-    """Adam + cosine over `epochs`, the last epoch kept (no selection on test scenes). Full batch as the
-    paper, or shuffled minibatches of `batch_size` (many more updates per pass: the 64,000-scene text
-    training set converges in a few passes instead of thousands of full-batch epochs)."""
+def fit_probes(
+    x: np.ndarray | torch.Tensor,
+    sset: SceneSet,
+    train_idx,
+    epochs: int = 2000,
+    lr: float = 1e-2,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> LinearProbes:
+    """The probes fitted on the scenes `train_idx` (probes.fit: Adam + cosine, full batch or minibatches)."""
     torch.manual_seed(seed)
     x = torch.as_tensor(x, dtype=torch.float32)[train_idx]
     classes = probe_classes(sset)
     soft = {k: multi_hot(t[train_idx], classes[k]) for k, t in targets(sset).items()}
     probes = LinearProbes(x.shape[1], classes)
-    batch = batch_size or len(x)
-    steps_per_epoch = -(-len(x) // batch)
-    opt = torch.optim.Adam(probes.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
-    for _ in range(epochs):
-        order = torch.randperm(len(x)) if batch < len(x) else torch.arange(len(x))
-        for i in range(0, len(x), batch):
-            rows = order[i:i + batch]
-            logits = probes(x[rows])
-            loss = sum(F.cross_entropy(logits[k], soft[k][rows]) for k in soft)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+
+    def loss_of(rows: torch.Tensor) -> torch.Tensor:
+        logits = probes(x[rows])
+        return sum(F.cross_entropy(logits[k], soft[k][rows]) for k in soft)
+
+    fit(probes.parameters(), loss_of, len(x), epochs, lr, batch_size)
     return probes.eval()
 
 
@@ -110,13 +112,33 @@ class ProbeResult:
     batch_size: int | None = None  # None: full batch
 
     def to_dict(self) -> dict:
-        return {"train": self.train, "test": self.test, "n_train": self.n_train, "n_test": self.n_test,
-                "epochs": self.epochs, "batch_size": self.batch_size, "reported": "final epoch"}
+        return {
+            "train": self.train,
+            "test": self.test,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "reported": "final epoch",
+        }
 
 
-def run_probes(x, sset: SceneSet, epochs: int = 2000, lr: float = 1e-2, seed: int = 0,
-               train_fraction: float = 0.4, batch_size: int | None = None) -> tuple[LinearProbes, ProbeResult]:
+def run_probes(
+    x,
+    sset: SceneSet,
+    epochs: int = 2000,
+    lr: float = 1e-2,
+    seed: int = 0,
+    train_fraction: float = 0.4,
+    batch_size: int | None = None,
+) -> tuple[LinearProbes, ProbeResult]:
     train_idx, test_idx = scene_split(len(sset.labels), train_fraction, seed)
     probes = fit_probes(x, sset, train_idx, epochs, lr, seed, batch_size)
-    return probes, ProbeResult(probe_accuracy(probes, x, sset, train_idx), probe_accuracy(probes, x, sset, test_idx),
-                               len(train_idx), len(test_idx), epochs, batch_size)
+    return probes, ProbeResult(
+        probe_accuracy(probes, x, sset, train_idx),
+        probe_accuracy(probes, x, sset, test_idx),
+        len(train_idx),
+        len(test_idx),
+        epochs,
+        batch_size,
+    )

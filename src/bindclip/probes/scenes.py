@@ -4,17 +4,26 @@ An object is one value per concept (attribute, noun) and a scene an ordered pair
 the first object of the caption, or the left one in the image. labels[s, i, k] is the value of concept
 k of object i in scene s; object ids are attribute * n_nouns + noun, fixed by the vocabulary.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ConfigError
+from ..world import WorldConfig
+from ..world.world import ordered_pair_scenes
+
 # the paper's text world: 20 attributes x 20 nouns, "a red square and a blue circle"
-ATTRIBUTES = ("red blue green yellow purple orange pink brown gray black small large tiny round sharp rough "
-              "bumpy smooth matte glossy").split()
-NOUNS = "circle square triangle star heart spiral sphere cylinder cone pyramid car cat dog man woman tree flower " \
-        "rock bird fish".split()
+ATTRIBUTES = (
+    "red blue green yellow purple orange pink brown gray black small large tiny round sharp rough "
+    "bumpy smooth matte glossy"
+).split()
+NOUNS = (
+    "circle square triangle star heart spiral sphere cylinder cone pyramid car cat dog man woman tree flower "
+    "rock bird fish".split()
+)
 
 
 @dataclass
@@ -45,16 +54,21 @@ class SceneSet:
 
     def is_full_grid(self) -> bool:
         ids = self.object_ids()
-        return len(ids) == self.n_objects ** 2 and bool((self.pair_index(ids[:, 0], ids[:, 1]) ==
-                                                        np.arange(len(ids))).all())
+        return len(ids) == self.n_objects**2 and bool(
+            (self.pair_index(ids[:, 0], ids[:, 1]) == np.arange(len(ids))).all()
+        )
 
     def object_name(self, oid: int) -> str:
         a, n = divmod(int(oid), self.sizes[1])
         return f"{self.values[0][a]} {self.values[1][n]}"
 
     def label_dict(self) -> dict:
-        return {"name": self.name, "concepts": list(self.concepts), "values": [list(v) for v in self.values],
-                "labels": self.labels.tolist()}
+        return {
+            "name": self.name,
+            "concepts": list(self.concepts),
+            "values": [list(v) for v in self.values],
+            "labels": self.labels.tolist(),
+        }
 
 
 def all_pairs(sizes: tuple[int, int]) -> np.ndarray:
@@ -67,20 +81,18 @@ def all_pairs(sizes: tuple[int, int]) -> np.ndarray:
 def text_scenes(n_values: int = 20) -> SceneSet:
     """The paper's text scenes: n attributes x n nouns, every ordered pair (160,000 at n = 20)."""
     if not 2 <= n_values <= 20:
-        raise ValueError(f"n_values must be in 2..20 (the paper's vocabulary has 20 of each), got {n_values}")
+        raise ConfigError(f"text_values: must be in 2..20 (the paper's vocabulary has 20 of each), got {n_values}")
     values = (tuple(ATTRIBUTES[:n_values]), tuple(NOUNS[:n_values]))
     labels = all_pairs((n_values, n_values))
-    texts = [f"a {values[0][a1]} {values[1][n1]} and a {values[0][a2]} {values[1][n2]}"
-             for (a1, n1), (a2, n2) in labels]
+    texts = [
+        f"a {values[0][a1]} {values[1][n1]} and a {values[0][a2]} {values[1][n2]}" for (a1, n1), (a2, n2) in labels
+    ]
     return SceneSet(f"text{n_values}x{n_values}", ("attribute", "noun"), values, labels, texts=texts)
 
 
 def world_scenes(cfg=None) -> SceneSet:
     """Images of the world: two objects at fixed left/right positions, every ordered (colour, shape) pair.
     Default: the paper's CLEVR-2D (8 colours x 3 shapes, 576 scenes)."""
-    from ..world import WorldConfig
-    from ..world.world import ordered_pair_scenes
-
     cfg = cfg or WorldConfig.clevr2d()
     scenes = ordered_pair_scenes(cfg)
     ci, si = {c: i for i, c in enumerate(cfg.colours)}, {s: i for i, s in enumerate(cfg.shapes)}

@@ -14,18 +14,25 @@ generalisation is the object accuracy on scenes built only from held-out objects
 object queries is scored, and a scene is right when its objects outscore all others (set separation;
 the swaps of its own objects are among the others). The final step is reported, never a best one.
 """
+
 from __future__ import annotations
 
-import math
+import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
-from .linear import multi_hot, set_separation
+from ..report.plots import complexity_plot, coverage_plot
+from ..train.optim import adamw, warmup_cosine
+from .complexity import complexity
+from .linear import LinearProbes, multi_hot, set_separation
+from .scenes import SceneSet, all_pairs
 
 
 @dataclass
@@ -59,15 +66,16 @@ class Tower(nn.Module):
         super().__init__()
         self.factored, self.heads = cfg.factored, cfg.heads
         self.embed = nn.Embedding(vocab, cfg.width)
-        self.pos = nn.Parameter(torch.randn(max_len, cfg.width) * 0.02)
-        layer = nn.TransformerEncoderLayer(cfg.width, cfg.heads, 4 * cfg.width, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        self.positional_embedding = nn.Parameter(torch.randn(max_len, cfg.width) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            cfg.width, cfg.heads, 4 * cfg.width, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.width)
         self.head = nn.Linear(cfg.width, cfg.out_dim)
 
     def forward(self, tokens: torch.Tensor, pad: int, eos: int, eoo: int | None = None) -> torch.Tensor:
-        h = self.embed(tokens) + self.pos[:tokens.shape[1]]
+        h = self.embed(tokens) + self.positional_embedding[: tokens.shape[1]]
         if not self.factored:
             h = self.encoder(h, src_key_padding_mask=tokens == pad)
             at = (tokens == eos).float().argmax(1)
@@ -100,8 +108,16 @@ class TwoTower(nn.Module):
     def object_tokens(self, objects: torch.Tensor) -> torch.Tensor:
         """[Q, 2] (attribute, noun) -> [Q, 5] object queries."""
         q = len(objects)
-        return torch.stack([torch.full((q,), self.SOO), objects[:, 0], self.V + objects[:, 1],
-                            torch.full((q,), self.EOO), torch.full((q,), self.EOS)], 1)
+        return torch.stack(
+            [
+                torch.full((q,), self.SOO),
+                objects[:, 0],
+                self.V + objects[:, 1],
+                torch.full((q,), self.EOO),
+                torch.full((q,), self.EOS),
+            ],
+            1,
+        )
 
     def value_tokens(self, values: torch.Tensor) -> torch.Tensor:
         return torch.stack([values, torch.full_like(values, self.EOS)], 1)
@@ -117,9 +133,9 @@ class TwoTower(nn.Module):
 
 def train_objects(cfg: ScratchConfig) -> np.ndarray:
     """bool [V*V]: the objects training scenes may hold (a seeded permutation's first fraction)."""
-    U = cfg.values ** 2
+    U = cfg.values**2
     keep = np.zeros(U, dtype=bool)
-    keep[np.random.RandomState(cfg.seed).permutation(U)[:max(1, int(cfg.coverage * U))]] = True
+    keep[np.random.RandomState(cfg.seed).permutation(U)[: max(1, int(cfg.coverage * U))]] = True
     return keep
 
 
@@ -157,11 +173,12 @@ def batch_loss(model: TwoTower, scenes: list[list[tuple[int, int]]]) -> torch.Te
 
 
 @torch.no_grad()
-def held_out_accuracy(model: TwoTower, cfg: ScratchConfig, held: np.ndarray, n_scenes: int = 1024,
-                      seed: int = 1) -> dict:
+def held_out_accuracy(
+    model: TwoTower, cfg: ScratchConfig, held: np.ndarray, n_scenes: int = 1024, seed: int = 1
+) -> dict:
     """Object accuracy (set separation over all V^2 object queries) on scenes of held-out objects only."""
     model.eval()
-    V, U = cfg.values, cfg.values ** 2
+    V, U = cfg.values, cfg.values**2
     rng = np.random.RandomState(seed)
     all_objects = torch.tensor([divmod(o, V) for o in range(U)])
     queries = model.encode(model.query_tower, model.object_tokens(all_objects))
@@ -182,13 +199,8 @@ def train_scratch(cfg: ScratchConfig, log_every: int = 0, progress=None) -> tupl
     keep = train_objects(cfg)
     pool, held = np.nonzero(keep)[0], np.nonzero(~keep)[0]
     model = TwoTower(cfg)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
-    warm = max(1, int(cfg.warmup * cfg.steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / (cfg.steps - warm))))
+    opt = adamw(model.named_parameters(), cfg.lr, cfg.weight_decay)
+    sched = warmup_cosine(opt, cfg.steps, max(1, int(cfg.warmup * cfg.steps)))
     curve, t0 = [], time.time()
     for step in range(cfg.steps):
         loss = batch_loss(model, draw_batch(pool, cfg, rng))
@@ -200,9 +212,15 @@ def train_scratch(cfg: ScratchConfig, log_every: int = 0, progress=None) -> tupl
             curve.append({"step": step + 1, "loss": round(loss.item(), 4), **held_out_accuracy(model, cfg, held, 256)})
         if progress:
             progress(step)
-    result = {"config": asdict(cfg), "train_objects": int(keep.sum()), "held_out_objects": len(held),
-              "seconds": round(time.time() - t0, 1), "final_loss": round(loss.item(), 4), "curve": curve,
-              "reported": "final step"}
+    result = {
+        "config": asdict(cfg),
+        "train_objects": int(keep.sum()),
+        "held_out_objects": len(held),
+        "seconds": round(time.time() - t0, 1),
+        "final_loss": round(loss.item(), 4),
+        "curve": curve,
+        "reported": "final step",
+    }
     if len(held):
         result["held_out"] = held_out_accuracy(model, cfg, held)
     return model, result
@@ -212,16 +230,26 @@ def train_scratch(cfg: ScratchConfig, log_every: int = 0, progress=None) -> tupl
 def scratch_embeddings(model: TwoTower, cfg: ScratchConfig):
     """The trained scene tower's embeddings of every ordered 2-object scene, and the query tower as frozen
     probes (value queries -> concept probes, object queries -> object probe), for the complexity analysis."""
-    from .linear import LinearProbes
-    from .scenes import SceneSet, all_pairs
-
     model.eval()
     V = cfg.values
     labels = all_pairs((V, V))
-    sset = SceneSet(f"scratch{V}x{V}", ("attribute", "noun"), (tuple(f"a{i}" for i in range(V)),
-                                                               tuple(f"n{i}" for i in range(V))), labels)
-    x = torch.cat([model.scene_tower(model.scene_tokens([[tuple(o) for o in s] for s in labels[i:i + 4096]]),
-                                     model.PAD, model.EOS, model.EOO) for i in range(0, len(labels), 4096)])
+    sset = SceneSet(
+        f"scratch{V}x{V}",
+        ("attribute", "noun"),
+        (tuple(f"a{i}" for i in range(V)), tuple(f"n{i}" for i in range(V))),
+        labels,
+    )
+    x = torch.cat(
+        [
+            model.scene_tower(
+                model.scene_tokens([[tuple(o) for o in s] for s in labels[i : i + 4096]]),
+                model.PAD,
+                model.EOS,
+                model.EOO,
+            )
+            for i in range(0, len(labels), 4096)
+        ]
+    )
     probes = LinearProbes(cfg.out_dim, {"attribute": V, "noun": V, "object": V * V})
     values = torch.arange(2 * V)
     q_values = model.encode(model.query_tower, model.value_tokens(values))
@@ -232,19 +260,17 @@ def scratch_embeddings(model: TwoTower, cfg: ScratchConfig):
     return x.numpy(), sset, probes.eval()
 
 
-def coverage_sweep(out, coverages=(0.2, 0.4, 0.6, 0.8, 0.9), seeds: int = 3, steps: int = ScratchConfig.steps,
-                   base: ScratchConfig | None = None, complexity_sizes=None) -> dict:
+def coverage_sweep(
+    out,
+    coverages=(0.2, 0.4, 0.6, 0.8, 0.9),
+    seeds: int = 3,
+    steps: int = ScratchConfig.steps,
+    base: ScratchConfig | None = None,
+    complexity_sizes=None,
+) -> dict:
     """Held-out-object accuracy against coverage (mean and per seed), coverage.json + coverage.png in `out`;
     with `complexity_sizes` (a suite Sizes) also the complexity analysis of the run nearest coverage 0.8
     on its own scene embeddings (complexity_scratch.png)."""
-    import json
-    from dataclasses import replace
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from .plots import coverage_plot
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = base or ScratchConfig()
@@ -258,24 +284,40 @@ def coverage_sweep(out, coverages=(0.2, 0.4, 0.6, 0.8, 0.9), seeds: int = 3, ste
             if s == 0 and (analysed is None or abs(c - 0.8) < abs(analysed[0] - 0.8)):
                 analysed = (c, model)  # the run nearest the paper's coverage 0.8 gets the complexity analysis
         accs = [r["held_out"]["object_acc"] for r in runs]
-        points.append({"coverage": c, "mean": round(float(np.mean(accs)), 6), "per_seed": accs,
-                       "two_object": [r["held_out"]["objects_2"] for r in runs],
-                       "seconds": [r["seconds"] for r in runs]})
+        points.append(
+            {
+                "coverage": c,
+                "mean": round(float(np.mean(accs)), 6),
+                "per_seed": accs,
+                "two_object": [r["held_out"]["objects_2"] for r in runs],
+                "seconds": [r["seconds"] for r in runs],
+            }
+        )
     bar.close()
-    result = {"points": points, "config": asdict(replace(base, steps=steps)), "seeds": seeds,
-              "reported": "final step"}
+    result = {"points": points, "config": asdict(replace(base, steps=steps)), "seeds": seeds, "reported": "final step"}
     if analysed is not None and complexity_sizes is not None:
-        from .complexity import complexity
-        from .plots import complexity_plot
-
         c, model = analysed
         x, sset, probes = scratch_embeddings(model, replace(base, coverage=c))
         sz = complexity_sizes
-        result["complexity"] = {"coverage": c, "seed": 0, **complexity(
-            x, sset, probes, sz.families, sz.fractions, sz.complexity_epochs, sz.complexity_max_train,
-            sz.complexity_max_test)}
-        complexity_plot(result["complexity"], out / "complexity_scratch.png",
-                        f"binding complexity: from-scratch model (coverage {c})")
+        result["complexity"] = {
+            "coverage": c,
+            "seed": 0,
+            **complexity(
+                x,
+                sset,
+                probes,
+                sz.families,
+                sz.fractions,
+                sz.complexity_epochs,
+                sz.complexity_max_train,
+                sz.complexity_max_test,
+            ),
+        }
+        complexity_plot(
+            result["complexity"],
+            out / "complexity_scratch.png",
+            f"binding complexity: from-scratch model (coverage {c})",
+        )
     (out / "coverage.json").write_text(json.dumps(result, indent=1) + "\n")
     coverage_plot(result, out / "coverage.png")
     return result

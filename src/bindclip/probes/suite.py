@@ -5,9 +5,11 @@ the world's objects) with the sweep cut to fit a 2-core CPU; "quick" is 10 x 10 
 and a shorter sweep. The sizes actually used are written into results.json ("sizes"), and every
 number is the final epoch of its fit: nothing is selected on test scenes.
 """
+
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,11 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_json
+from ..errors import MissingFileError
+from ..overrides import from_dict, merge, parse_override
+from ..report.plots import complexity_plot, coverage_plot
+from ..world import WorldConfig
 from .additivity import additivity
 from .complexity import FAMILIES, complexity
 from .encoders import embed, load_encoder
 from .interventions import interventions, single_object_texts
 from .linear import run_probes
+from .mds import mds_plot
 from .scenes import SceneSet, text_scenes, world_scenes
 
 
@@ -31,44 +38,37 @@ class Sizes:
     complexity_epochs: int = 200
     complexity_max_train: int = 2048
     complexity_max_test: int = 2048
-    fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)
-    families: tuple = FAMILIES
+    fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    families: tuple[str, ...] = FAMILIES
     intervention_scenes: int = 2000
 
 
-SIZES = {"paper": Sizes(),
-         "quick": Sizes(text_values=10, probe_epochs=500, probe_batch=None, complexity_epochs=150,
-                        complexity_max_train=1024, complexity_max_test=1024, intervention_scenes=1000)}
+SIZES = {
+    "paper": Sizes(),
+    "quick": Sizes(
+        text_values=10,
+        probe_epochs=500,
+        probe_batch=None,
+        complexity_epochs=150,
+        complexity_max_train=1024,
+        complexity_max_test=1024,
+        intervention_scenes=1000,
+    ),
+}
 
 
 def sizes_with(base: str, overrides: list[str]) -> Sizes:
-    """A named size with KEY=VALUE overrides (tuples comma-separated); unknown keys are errors."""
-    from dataclasses import fields, replace
-
-    from ..train.config import ConfigError
-
-    kinds = {f.name: f.type for f in fields(Sizes)}
-    changes = {}
+    """A named size with KEY=VALUE overrides (lists comma-separated), read and type-checked as training
+    config overrides are: an unknown key or a value of the wrong type is a ConfigError naming it."""
+    given: dict = {}
     for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in kinds:
-            raise ConfigError(f"--set {item}: expected KEY=VALUE with KEY one of {', '.join(kinds)}")
-        default = getattr(SIZES[base], key)
-        if isinstance(default, tuple):
-            parts = [v for v in value.split(",") if v]
-            changes[key] = tuple(float(v) for v in parts) if key == "fractions" else tuple(parts)
-        elif value.lower() == "none":
-            changes[key] = None
-        else:
-            changes[key] = int(value)
-    return replace(SIZES[base], **changes)
+        given = merge(given, parse_override(item))
+    return from_dict(Sizes, merge(asdict(SIZES[base]), given), where="--set")
 
 
 def scene_set_for(encoder, sizes: Sizes) -> SceneSet:
     if encoder.modality == "text":
         return text_scenes(sizes.text_values)
-    from ..world import WorldConfig
-
     world = encoder.scorer.world
     if world is None:
         return world_scenes(WorldConfig.clevr2d(image_size=encoder.image_size))
@@ -83,8 +83,6 @@ def single_embeddings(encoder, sset: SceneSet) -> np.ndarray | None:
 
 
 def log(msg: str, t0: float) -> None:
-    import sys
-
     print(f"[probe {time.time() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True)
 
 
@@ -95,8 +93,13 @@ def as_sizes(size: str | Sizes) -> Sizes:
     return size if isinstance(size, Sizes) else SIZES[size]
 
 
-def prepare(encoder_spec: str, size: str | Sizes = "paper", modality: str | None = None,
-            cache: str | Path | None = None, t0: float | None = None):
+def prepare(
+    encoder_spec: str,
+    size: str | Sizes = "paper",
+    modality: str | None = None,
+    cache: str | Path | None = None,
+    t0: float | None = None,
+):
     """(encoder, scene set, embeddings [S, D]) with the embeddings read from / written to `cache`."""
     encoder = load_encoder(encoder_spec, modality)
     sset = scene_set_for(encoder, as_sizes(size))
@@ -104,13 +107,20 @@ def prepare(encoder_spec: str, size: str | Sizes = "paper", modality: str | None
     return encoder, sset, embed(encoder, sset, cache)
 
 
-def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages=STAGES,
-               t0: float | None = None) -> dict:
+def run_stages(
+    encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages=STAGES, t0: float | None = None
+) -> dict:
     """The named stages on one encoder's embeddings; the probes are trained first whatever is asked,
     since the later stages decode with them."""
     sizes, t0 = as_sizes(size), t0 or time.time()
-    results = {"encoder": encoder.name, "scenes": sset.name, "n_scenes": len(x), "dim": int(x.shape[1]),
-               "sizes": asdict(sizes), "seconds": {}}
+    results = {
+        "encoder": encoder.name,
+        "scenes": sset.name,
+        "n_scenes": len(x),
+        "dim": int(x.shape[1]),
+        "sizes": asdict(sizes),
+        "seconds": {},
+    }
     stage = time.time()
 
     def done(name: str) -> None:
@@ -128,13 +138,22 @@ def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages
         done("additivity")
     if "complexity" in stages:
         log(f"complexity: {len(sizes.families)} families x {len(sizes.fractions)} training fractions", t0)
-        results["complexity"] = complexity(x, sset, probes, sizes.families, sizes.fractions, sizes.complexity_epochs,
-                                           sizes.complexity_max_train, sizes.complexity_max_test)
+        results["complexity"] = complexity(
+            x,
+            sset,
+            probes,
+            sizes.families,
+            sizes.fractions,
+            sizes.complexity_epochs,
+            sizes.complexity_max_train,
+            sizes.complexity_max_test,
+        )
         done("complexity")
     if "interventions" in stages:
         log("interventions", t0)
-        results["interventions"] = interventions(x, sset, probes, single_embeddings(encoder, sset),
-                                                 max_scenes=sizes.intervention_scenes)
+        results["interventions"] = interventions(
+            x, sset, probes, single_embeddings(encoder, sset), max_scenes=sizes.intervention_scenes
+        )
         done("interventions")
     return results
 
@@ -142,20 +161,25 @@ def run_stages(encoder, sset: SceneSet, x: np.ndarray, size: str | Sizes, stages
 def attach_scratch(results: dict, scratch_dir: str | Path, out: Path) -> None:
     """Add a `probe from-scratch` sweep (its coverage.json) to the results, with its coverage plot in `out`
     (the sweep takes minutes to an hour, so `all` reuses one rather than running it)."""
-    from .plots import coverage_plot
-
     path = Path(scratch_dir) / "coverage.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no coverage sweep (run `bindclip probe from-scratch --out {scratch_dir}`)")
+        raise MissingFileError(f"{path}: no coverage sweep (run `bindclip probe from-scratch --out {scratch_dir}`)")
     sweep = json.loads(path.read_text())
     results["from_scratch"] = {"source": str(path), **sweep}
     coverage_plot(sweep, out / "coverage.png")
     results.setdefault("plots", []).append("coverage.png")
 
 
-def run_all(encoder_spec: str, out: str | Path, size: str | Sizes = "paper", modality: str | None = None,
-            cache: str | Path | None = None, stages=STAGES, name: str = "results.json",
-            scratch_dir: str | Path | None = None) -> dict:
+def run_all(
+    encoder_spec: str,
+    out: str | Path,
+    size: str | Sizes = "paper",
+    modality: str | None = None,
+    cache: str | Path | None = None,
+    stages=STAGES,
+    name: str = "results.json",
+    scratch_dir: str | Path | None = None,
+) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -171,8 +195,6 @@ def run_all(encoder_spec: str, out: str | Path, size: str | Sizes = "paper", mod
 
 
 def write_views(results: dict, x: np.ndarray, sset: SceneSet, out: Path) -> None:
-    from .plots import complexity_plot, mds_plot
-
     results["plots"] = []
     if "complexity" in results:
         complexity_plot(results["complexity"], out / "complexity.png", f"binding complexity: {results['encoder']}")

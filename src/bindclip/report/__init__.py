@@ -5,22 +5,22 @@
 
 Everything is redrawn from the JSON, so a report can be rebuilt, restyled or diffed without the models.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import jinja2
+
 from ..atomic import write_text
+from ..errors import ReportError
 from . import figures
-
-
-class ReportError(ValueError):
-    """A folder or JSON that holds no report-able run; the message names the file."""
+from .paper import SOURCES
+from .tables import comparison_rows, comparison_table
 
 
 def _table(results: dict) -> dict:
-    from ..eval.run import comparison_rows
-
     header, rows = comparison_rows(results)
     return {"header": header, "rows": rows}
 
@@ -31,26 +31,40 @@ def _probe_table(probes: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for name, r in probes.items():
         curves = r.get("complexity", {}).get("curves", {})
-        rows.append([name, f"{r['probes']['test']['concept_acc']:.3f}", f"{r['probes']['test']['object_acc']:.3f}",
-                     f"{r['additivity']['fits']['objects']['r2_held_out']:.3f}" if "additivity" in r else "",
-                     *[f"{curves[f][-1]['object_acc']:.3f}" if curves.get(f) else "" for f in families]])
+        rows.append(
+            [
+                name,
+                f"{r['probes']['test']['concept_acc']:.3f}",
+                f"{r['probes']['test']['object_acc']:.3f}",
+                f"{r['additivity']['fits']['objects']['r2_held_out']:.3f}" if "additivity" in r else "",
+                *[f"{curves[f][-1]['object_acc']:.3f}" if curves.get(f) else "" for f in families],
+            ]
+        )
     return header, rows
 
 
 def context(doc: dict) -> dict:
     """The template's variables from a demo or run document."""
-    from ..eval.paper import SOURCES
-
     demo = doc.get("kind") == "bindclip-demo"
-    ctx = {"title": "bindclip demo report" if demo else f"bindclip run report: {', '.join(doc['runs'])}",
-           "subtitle": (f"Preset {doc.get('preset')}: the same backbone, world, steps and seed for every method"
-                        + (f"; overrides {' '.join(doc['overrides'])}" if doc.get("overrides") else "") + ".")
-           if demo else doc.get("subtitle", ""),
-           "sources": dict(SOURCES),
-           "config": json.dumps(doc.get("config", {}), indent=1),
-           "config_note": ("The first run's effective config; the others differ only in model.method and the changes "
-                           "listed under the training curves.") if demo else "The run's effective config.json.",
-           "versions": json.dumps({"versions": doc.get("versions", {}), "seconds": doc.get("seconds", {})}, indent=1)}
+    ctx = {
+        "title": "bindclip demo report" if demo else f"bindclip run report: {', '.join(doc['runs'])}",
+        "subtitle": (
+            f"Preset {doc.get('preset')}: the same backbone, world, steps and seed for every method"
+            + (f"; overrides {' '.join(doc['overrides'])}" if doc.get("overrides") else "")
+            + "."
+        )
+        if demo
+        else doc.get("subtitle", ""),
+        "sources": dict(SOURCES),
+        "config": json.dumps(doc.get("config", {}), indent=1),
+        "config_note": (
+            "The first run's effective config; the others differ only in model.method and the changes "
+            "listed under the training curves."
+        )
+        if demo
+        else "The run's effective config.json.",
+        "versions": json.dumps({"versions": doc.get("versions", {}), "seconds": doc.get("seconds", {})}, indent=1),
+    }
     bars = doc.get("bars") or []
     ctx["bars"] = bars
     ctx["missed"] = [b["bar"] for b in bars if b["passed"] is False]
@@ -58,43 +72,54 @@ def context(doc: dict) -> dict:
         ctx["table"] = _table(doc["results"])
     if doc.get("runs"):
         ctx["curves"] = figures.training_curves(doc["runs"])
-        ctx["run_rows"] = [[n, r.get("method", ""), " ".join(r.get("overrides") or []) or "-", r.get("steps", ""),
-                            r.get("seconds", "")] for n, r in doc["runs"].items()]
+        ctx["run_rows"] = [
+            [
+                n,
+                r.get("method", ""),
+                " ".join(r.get("overrides") or []) or "-",
+                r.get("steps", ""),
+                r.get("seconds", ""),
+            ]
+            for n, r in doc["runs"].items()
+        ]
     att = doc.get("attention")
     if att:
         ctx["attention"] = figures.attention_maps(att)
-        ctx["attention_note"] = (f"Each node's binding weights over the patch grid (they sum to 1 per node). Over "
-                                 f"{att['n_images']} held-out images ({att['n_nodes']} nodes) a node puts on average "
-                                 f"{att['mean_mass_in_box']:.2f} of its mass on the patches of its own object's box; "
-                                 f"{100 * att['share_of_nodes_mostly_in_box']:.0f}% of nodes put more than half there, "
-                                 f"{att['mean_mass_on_other_objects']:.2f} goes to the other object and the rest to "
-                                 f"background; {100 * att['share_of_nodes_on_right_object']:.1f}% of nodes put more on "
-                                 "their own object than on the other.")
+        ctx["attention_note"] = (
+            f"Each node's binding weights over the patch grid (they sum to 1 per node). Over "
+            f"{att['n_images']} held-out images ({att['n_nodes']} nodes) a node puts on average "
+            f"{att['mean_mass_in_box']:.2f} of its mass on the patches of its own object's box; "
+            f"{100 * att['share_of_nodes_mostly_in_box']:.0f}% of nodes put more than half there, "
+            f"{att['mean_mass_on_other_objects']:.2f} goes to the other object and the rest to "
+            f"background; {100 * att['share_of_nodes_on_right_object']:.1f}% of nodes put more on "
+            "their own object than on the other."
+        )
     if doc.get("probes"):
         ctx["probe_header"], ctx["probe_rows"] = _probe_table(doc["probes"])
-        ctx["complexity"] = [(n, figures.complexity(r["complexity"], f"binding complexity: {n}"))
-                             for n, r in doc["probes"].items() if "complexity" in r]
+        ctx["complexity"] = [
+            (n, figures.complexity(r["complexity"], f"binding complexity: {n}"))
+            for n, r in doc["probes"].items()
+            if "complexity" in r
+        ]
     sweep = doc.get("from_scratch")
     if sweep:
         ctx["coverage"] = figures.coverage(sweep)
         cfg = sweep.get("config", {})
-        ctx["coverage_note"] = (f"The from-scratch two-tower model on symbolic scenes, {cfg.get('steps')} steps, "
-                                f"{sweep.get('seeds')} seed(s) per coverage, final step reported. "
-                                "`bindclip probe from-scratch` runs the full sweep (3 seeds, 2,000 steps).")
+        ctx["coverage_note"] = (
+            f"The from-scratch two-tower model on symbolic scenes, {cfg.get('steps')} steps, "
+            f"{sweep.get('seeds')} seed(s) per coverage, final step reported. "
+            "`bindclip probe from-scratch` runs the full sweep (3 seeds, 2,000 steps)."
+        )
     return ctx
 
 
 def render_html(doc: dict) -> str:
-    import jinja2
-
     env = jinja2.Environment(loader=jinja2.PackageLoader("bindclip", "report"), autoescape=True)
     return env.get_template("template.html").render(**context(doc))
 
 
 def write_report(doc: dict, path: str | Path) -> Path:
     """The HTML page, and beside it (when there are results) the comparison table as Markdown."""
-    from ..eval.run import comparison_table
-
     path = Path(path)
     write_text(path, render_html(doc))
     if doc.get("results"):
@@ -102,14 +127,24 @@ def write_report(doc: dict, path: str | Path) -> Path:
     return path
 
 
+def read_curves(run_dir: Path) -> dict[str, list]:
+    """A run's metrics.jsonl as columns: step and every loss term."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    keys = [k for k in rows[0] if k == "step" or k == "loss" or k.endswith("_loss")]
+    return {k: [r.get(k) for r in rows] for k in keys}
+
+
 def run_document(run_dir: Path) -> dict:
     """A single training run as a report document: its curves and config, and any `bindclip eval` JSON
     (a file with a "models" section) found in the folder."""
-    from ..demo import read_curves
-
     config = json.loads((run_dir / "config.json").read_text())
-    runs = {run_dir.name: {"method": config["model"]["method"], "steps": config["run"]["steps"],
-                           "curves": read_curves(run_dir)}}
+    runs = {
+        run_dir.name: {
+            "method": config["model"]["method"],
+            "steps": config["run"]["steps"],
+            "curves": read_curves(run_dir),
+        }
+    }
     results = {}
     for path in sorted(run_dir.glob("*.json")):
         try:
@@ -118,8 +153,13 @@ def run_document(run_dir: Path) -> dict:
             raise ReportError(f"{path}: not valid JSON ({e})") from None
         if isinstance(doc, dict) and isinstance(doc.get("models"), dict):
             results.update(doc["models"])
-    return {"kind": "bindclip-run", "runs": runs, "results": results, "config": config,
-            "subtitle": f"Run folder {run_dir}"}
+    return {
+        "kind": "bindclip-run",
+        "runs": runs,
+        "results": results,
+        "config": config,
+        "subtitle": f"Run folder {run_dir}",
+    }
 
 
 def report_run(run_dir: str | Path, out: str | Path | None = None) -> Path:

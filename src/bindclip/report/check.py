@@ -5,6 +5,7 @@ figure decoded to a non-empty bitmap, and the screenshot is not blank.
 
 Needs Debian's chromium + chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver) and selenium.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,25 @@ import sys
 import tempfile
 from pathlib import Path
 
+from PIL import Image
+
+from ..errors import MissingFileError
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # the flags a root, offline machine needs: no sandbox, and no background calls to Google's hosts
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1300,1000")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1300,1000",
+)
 
 
 class BrowserMissing(RuntimeError):
@@ -32,6 +46,7 @@ def browser_available() -> bool:
 
 def _driver(profile: str):
     try:
+        # selenium is a dev dependency: the report check runs only where a browser is installed
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError as e:
@@ -62,14 +77,13 @@ return {
 """
 
 
-def check_report(html: str | Path, screenshot: str | Path | None = None,
-                 require: tuple[str, ...] = ("comparison-table",)) -> dict:
+def check_report(
+    html: str | Path, screenshot: str | Path | None = None, require: tuple[str, ...] = ("comparison-table",)
+) -> dict:
     """The page's facts; raises AssertionError naming what did not render."""
-    from PIL import Image
-
     html = Path(html).resolve()
     if not html.is_file():
-        raise FileNotFoundError(f"{html}: no such report")
+        raise MissingFileError(f"{html}: no such report")
     with tempfile.TemporaryDirectory() as profile:
         driver = _driver(profile)
         try:
@@ -82,11 +96,17 @@ def check_report(html: str | Path, screenshot: str | Path | None = None,
             driver.quit()
         pixels = Image.open(shot).convert("L")
         lo, hi = pixels.getextrema()
-        facts["screenshot"] = {"path": str(shot) if screenshot else None, "size": list(pixels.size),
-                               "contrast": hi - lo}
+        facts["screenshot"] = {
+            "path": str(shot) if screenshot else None,
+            "size": list(pixels.size),
+            "contrast": hi - lo,
+        }
     problems = [f"table #{t} has no rows" for t in require if not facts["tables"].get(t)]
-    problems += [f"figure {f['alt']!r} did not render ({f['width']}x{f['height']}, shown {f['shown']:.0f}px)"
-                 for f in facts["figures"] if not (f["complete"] and f["width"] > 0 and f["shown"] > 0)]
+    problems += [
+        f"figure {f['alt']!r} did not render ({f['width']}x{f['height']}, shown {f['shown']:.0f}px)"
+        for f in facts["figures"]
+        if not (f["complete"] and f["width"] > 0 and f["shown"] > 0)
+    ]
     problems += [f"external reference {u!r} (the report must open offline)" for u in facts["external"]]
     if facts["screenshot"]["contrast"] < 64:
         problems.append(f"the screenshot is blank (contrast {facts['screenshot']['contrast']})")
@@ -105,8 +125,7 @@ def main(argv=None) -> int:
     except (AssertionError, BrowserMissing, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps({"tables": facts["tables"], "figures": len(facts["figures"]),
-                      "screenshot": facts["screenshot"]}))
+    print(json.dumps({"tables": facts["tables"], "figures": len(facts["figures"]), "screenshot": facts["screenshot"]}))
     return 0
 
 

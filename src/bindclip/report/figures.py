@@ -1,4 +1,5 @@
 """The report's pictures, drawn from JSON alone and returned as base64 PNG for inlining."""
+
 from __future__ import annotations
 
 import base64
@@ -6,12 +7,13 @@ import io
 import math
 
 import numpy as np
+from PIL import Image
 
-from ..probes.plots import _pyplot, complexity_plot, coverage_plot
+from .plots import complexity_plot, coverage_plot, pyplot
 
 
 def _encode(fig) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
@@ -28,7 +30,7 @@ def _from_plot(draw, *args) -> str:
 def training_curves(runs: dict[str, dict]) -> str:
     """One panel per loss term, a line per run that has it; OC-CLIP's local loss gets its ln 2 line (the
     plateau where the true and swapped graphs still tie)."""
-    plt = _pyplot()
+    plt = pyplot()
     terms = list(dict.fromkeys(k for r in runs.values() for k in r["curves"] if k not in ("step", "loss")))
     cols = min(3, max(1, len(terms)))
     rows = math.ceil(len(terms) / cols) or 1
@@ -44,7 +46,7 @@ def training_curves(runs: dict[str, dict]) -> str:
         ax.set(title=term.replace("_", " "), xlabel="step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(terms):]:
+    for ax in list(axes.flat)[len(terms) :]:
         ax.axis("off")
     fig.tight_layout()
     return _encode(fig)
@@ -52,9 +54,7 @@ def training_curves(runs: dict[str, dict]) -> str:
 
 def attention_maps(att: dict) -> str:
     """Each shown image, then one panel per node: its binding weights over the patch grid on the image."""
-    from PIL import Image
-
-    plt = _pyplot()
+    plt = pyplot()
     items = att["images"]
     cols = 1 + max(len(it["nodes"]) for it in items)
     fig, axes = plt.subplots(len(items), cols, figsize=(2.3 * cols, 2.5 * len(items)), dpi=100, squeeze=False)
@@ -68,8 +68,15 @@ def attention_maps(att: dict) -> str:
                 continue
             grid = np.array(it["maps"][k])
             ax.imshow(img, interpolation="nearest")
-            ax.imshow(grid, cmap="magma", alpha=0.65, extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
-                      interpolation="nearest", vmin=0, vmax=max(grid.max(), 1e-6))
+            ax.imshow(
+                grid,
+                cmap="magma",
+                alpha=0.65,
+                extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
+                interpolation="nearest",
+                vmin=0,
+                vmax=max(grid.max(), 1e-6),
+            )
             ax.set_title(f"node: {it['nodes'][k]}\nmass in its box {it['mass_in_box'][k]:.2f}", fontsize=7)
         for ax in row:
             ax.set_xticks([])

@@ -10,14 +10,20 @@ pass resumes by skipping the shards already there. OUT/annotate.json counts, per
 captions that parse to an empty graph, and samples left unannotated (kept as they were): without a
 caption, or with a json member that is not valid JSON.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from contextlib import nullcontext
+from multiprocessing import get_context
 from pathlib import Path
 
+import webdataset as wds
+from tqdm import tqdm
+
 from ..atomic import write_json
+from ..graphs.parse import make_parser
 from .shards import record_caption, record_meta
 
 COUNTS = ("samples", "empty_graphs", "no_caption", "malformed_json")
@@ -29,16 +35,12 @@ _PARSER = None
 def _parser(spec: str):
     global _PARSER  # one parser per worker process, loaded on its first shard
     if _PARSER is None:
-        from ..graphs.parse import make_parser
-
         _PARSER = make_parser(spec)
     return _PARSER
 
 
 def annotate_shard(url: str, out_dir: str, parser_spec: str = "spacy") -> dict:
     """Parse one shard's captions and write OUT/<name>; returns its counts."""
-    import webdataset as wds
-
     out = Path(out_dir) / Path(url).name
     records = list(wds.tarfile_to_samples()([{"url": url}]))
     metas = [record_meta(r) for r in records]
@@ -59,8 +61,9 @@ def annotate_shard(url: str, out_dir: str, parser_spec: str = "spacy") -> dict:
                 graph = next(graphs).to_dict()
                 graph.pop("caption", None)
                 counts["empty_graphs"] += not graph["objects"]
-                sample["json"] = json.dumps({**meta, "caption": meta.get("caption", caption), "graph": graph},
-                                            ensure_ascii=False).encode()
+                sample["json"] = json.dumps(
+                    {**meta, "caption": meta.get("caption", caption), "graph": graph}, ensure_ascii=False
+                ).encode()
             sink.write(sample)
     os.replace(tmp, out)
     return counts
@@ -71,21 +74,19 @@ def _annotate_one(args) -> tuple[str, dict]:
     return url, annotate_shard(url, out_dir, spec)
 
 
-def annotate_shards(urls: list[str], out_dir: str | Path, n_process: int = 1, parser_spec: str = "spacy",
-                    progress: bool = True) -> dict:
+def annotate_shards(
+    urls: list[str], out_dir: str | Path, n_process: int = 1, parser_spec: str = "spacy", progress: bool = True
+) -> dict:
     """Annotate every shard not yet in `out_dir`; {"shards": {name: counts}, totals...} also saved as
     OUT/annotate.json (merged with an earlier, interrupted pass's)."""
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / "annotate.json"
     done = json.loads(summary_path.read_text())["shards"] if summary_path.is_file() else {}
     todo = [u for u in urls if not (out_dir / Path(u).name).is_file() or Path(u).name not in done]
-    bar = tqdm(total=len(urls), initial=len(urls) - len(todo), desc="annotate", unit="shard",
-               disable=not progress or None)
+    bar = tqdm(
+        total=len(urls), initial=len(urls) - len(todo), desc="annotate", unit="shard", disable=not progress or None
+    )
     jobs = [(u, str(out_dir), parser_spec) for u in todo]
     # spawn, not fork: no forked spaCy or torch state in the workers
     with get_context("spawn").Pool(n_process) if n_process > 1 else nullcontext() as pool:

@@ -5,29 +5,41 @@ to a temporary name and moved into place with os.replace, so a kill mid-write le
 checkpoint intact. The file holds only tensors and plain containers, so it loads with
 weights_only=True.
 """
+
 from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import CheckpointError, MissingFileError
+from ..models.backbone import first_line
+
 
 def rng_state() -> dict:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     version, py_state, py_gauss = random.getstate()
-    return {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
-            "numpy_pos": int(pos), "numpy_has_gauss": int(has_gauss), "numpy_gauss": float(gauss),
-            "python": torch.tensor(py_state, dtype=torch.int64), "python_version": version,
-            "python_gauss": py_gauss}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+        "numpy_pos": int(pos),
+        "numpy_has_gauss": int(has_gauss),
+        "numpy_gauss": float(gauss),
+        "python": torch.tensor(py_state, dtype=torch.int64),
+        "python_version": version,
+        "python_gauss": py_gauss,
+    }
 
 
 def set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
-    np.random.set_state(("MT19937", s["numpy_keys"].numpy().astype(np.uint32), s["numpy_pos"],
-                         s["numpy_has_gauss"], s["numpy_gauss"]))
+    np.random.set_state(
+        ("MT19937", s["numpy_keys"].numpy().astype(np.uint32), s["numpy_pos"], s["numpy_has_gauss"], s["numpy_gauss"])
+    )
     random.setstate((s["python_version"], tuple(int(x) for x in s["python"]), s["python_gauss"]))
 
 
@@ -45,8 +57,6 @@ def save_checkpoint(path: str | Path, **state) -> Path:
 def alias_checkpoint(path: str | Path, alias: str | Path) -> Path:
     """Make `alias` (last.pt) the same file as `path` without writing the state again: a hard link
     moved into place atomically, or a copy where the file system has no hard links."""
-    import shutil
-
     path, alias = Path(path), Path(alias)
     tmp = alias.with_name(f".{alias.name}.tmp{os.getpid()}")
     tmp.unlink(missing_ok=True)
@@ -61,8 +71,11 @@ def alias_checkpoint(path: str | Path, alias: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        raise MissingFileError(f"{path}: no checkpoint to resume from")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated files, objects weights_only refuses
+        raise CheckpointError(f"{path}: not a bindclip checkpoint ({first_line(e)})") from None
 
 
 def prune(directory: Path, keep: int) -> None:

@@ -3,28 +3,24 @@
 Unknown keys are errors that name the key, so a typo never trains the default silently. The
 effective config is written beside the run as config.json, and that file alone rebuilds the run.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import ConfigError, MissingFileError
+from ..methods import get_method
 from ..models import BackboneConfig, BindingConfig
-from ..world import WorldConfig
-
-METHODS = ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip")
-
-
-class ConfigError(ValueError):
-    """A config key or value that cannot work; the message names the key (and the file)."""
+from ..overrides import from_dict, merge, parse_override, read_config_file
+from ..world import DEFAULT_SPLIT, World, WorldConfig, training_world
 
 
 @dataclass
 class ModelConfig:
-    method: str = "clip"  # one of METHODS
+    method: str = "clip"  # a registered method (bindclip.methods)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     binding: BindingConfig = field(default_factory=BindingConfig)  # OC-CLIP only
     obj_dim: int = 128
@@ -40,7 +36,7 @@ class ModelConfig:
 class DataConfig:
     source: str = "world"  # "world" (generated on the fly) or "wds" (WebDataset shards)
     world: WorldConfig = field(default_factory=WorldConfig)
-    split: list[str] = field(default_factory=lambda: ["attr-holdout:0.25"])  # world held-out specs
+    split: list[str] = field(default_factory=lambda: list(DEFAULT_SPLIT))  # world held-out specs
     split_seed: int = 0
     batch_size: int = 128  # per rank, per micro-step
     workers: int = 2
@@ -51,6 +47,10 @@ class DataConfig:
     resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
     train_num_samples: int | None = None  # wds, resampled: samples an epoch (over all streams); unset: a pass's worth
     empty_graphs: str = "caption"  # wds, graph methods: a caption parsed to no object is kept as one node, or "skip"
+
+    def training_world(self) -> World:
+        """The world and held-out split this data config trains on."""
+        return training_world(self.world, self.split, self.split_seed)
 
 
 # Learning rates when unset. From scratch every parameter takes LR_SCRATCH. Fine-tuning pretrained
@@ -103,19 +103,23 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
-    def validate(self) -> "TrainConfig":
-        if self.model.method not in METHODS:
-            raise ConfigError(f"model.method: {self.model.method!r} is not one of {', '.join(METHODS)}")
+    def validate(self) -> TrainConfig:
+        get_method(self.model.method)  # a ConfigError naming the registered methods
         if self.data.source not in ("world", "wds"):
             raise ConfigError(f"data.source: {self.data.source!r}; use 'world' or 'wds'")
-        for key, value in (("data.batch_size", self.data.batch_size), ("run.steps", self.run.steps),
-                           ("optim.accum_steps", self.optim.accum_steps)):
+        for key, value in (
+            ("data.batch_size", self.data.batch_size),
+            ("run.steps", self.run.steps),
+            ("optim.accum_steps", self.optim.accum_steps),
+        ):
             if value < 1:
                 raise ConfigError(f"{key}: must be >= 1, got {value}")
         if self.data.train_num_samples is not None and not (self.data.resampled and self.data.train_num_samples > 0):
-            raise ConfigError("data.train_num_samples: sets the epoch of resampled shards (data.resampled=true) and "
-                              f"must be > 0, got {self.data.train_num_samples}; without resampling an epoch is one "
-                              f"pass over the shards")
+            raise ConfigError(
+                "data.train_num_samples: sets the epoch of resampled shards (data.resampled=true) and "
+                f"must be > 0, got {self.data.train_num_samples}; without resampling an epoch is one "
+                f"pass over the shards"
+            )
         if self.data.empty_graphs not in ("caption", "skip"):
             raise ConfigError(f"data.empty_graphs: {self.data.empty_graphs!r}; use 'caption' or 'skip'")
         if self.data.source == "wds" and not self.data.shards:
@@ -127,7 +131,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def resolved(self, explicit_world_size: bool = True) -> "TrainConfig":
+    def resolved(self, explicit_world_size: bool = True) -> TrainConfig:
         """A copy with every default that depends on the model filled in, as config.json stores it: the
         backbone's preprocessing, the learning rates, and (with `explicit_world_size` false, i.e. the user
         never set data.world.image_size) the world rendered at the model's input size."""
@@ -139,24 +143,32 @@ class TrainConfig:
         world = self.data.world
         if self.data.source == "world" and world.image_size != pre.size:
             if explicit_world_size:
-                raise ConfigError(f"data.world.image_size: the world renders {world.image_size} px images but "
-                                  f"{m.backbone.config_file or m.backbone.name} takes {pre.size} px; set "
-                                  f"data.world.image_size={pre.size} (or leave it unset)")
+                raise ConfigError(
+                    f"data.world.image_size: the world renders {world.image_size} px images but "
+                    f"{m.backbone.config_file or m.backbone.name} takes {pre.size} px; set "
+                    f"data.world.image_size={pre.size} (or leave it unset)"
+                )
             try:
                 world = dataclasses.replace(world, image_size=pre.size)
             except ValueError as e:
-                raise ConfigError(f"data.world.image_size: {m.backbone.name} takes {pre.size} px images, "
-                                  f"which the world cannot render ({e})") from None
+                raise ConfigError(
+                    f"data.world.image_size: {m.backbone.name} takes {pre.size} px images, "
+                    f"which the world cannot render ({e})"
+                ) from None
         if self.data.image_size not in (None, pre.size):
-            raise ConfigError(f"data.image_size: {self.data.image_size} px, but {m.backbone.name} takes {pre.size} px "
-                              f"images; leave it unset (images follow the backbone's preprocessing)")
+            raise ConfigError(
+                f"data.image_size: {self.data.image_size} px, but {m.backbone.name} takes {pre.size} px "
+                f"images; leave it unset (images follow the backbone's preprocessing)"
+            )
         fine_tune = bool(m.backbone.pretrained)
         lr = o.lr if o.lr is not None else LR_NEW_MODULES if fine_tune else LR_SCRATCH
         backbone_lr = o.backbone_lr if o.backbone_lr is not None else LR_PRETRAINED_TOWERS if fine_tune else lr
         return dataclasses.replace(
-            self, model=dataclasses.replace(m, backbone=dataclasses.replace(m.backbone, preprocess=pre)),
+            self,
+            model=dataclasses.replace(m, backbone=dataclasses.replace(m.backbone, preprocess=pre)),
             data=dataclasses.replace(self.data, world=world),
-            optim=dataclasses.replace(o, lr=lr, backbone_lr=backbone_lr))
+            optim=dataclasses.replace(o, lr=lr, backbone_lr=backbone_lr),
+        )
 
 
 # ---- presets -----------------------------------------------------------------------------------
@@ -167,109 +179,26 @@ def world_small() -> dict:
     relations OC-CLIP's local loss sat at ln 2 for all 360 steps; side by side it leaves ln 2 by step
     ~20. No loader workers: on 2 cores they only compete with the two compute threads (measured 233
     samples/s with 0 workers, 198-207 with 1-2)."""
-    return {"model": {"backbone": {"name": "bindclip-vit-tiny-32"},
-                      "binding": {"dim": 128, "heads": 4, "n_default": 4}},
-            "data": {"world": {"image_size": 32, "min_objects": 2, "max_objects": 2,
-                               "positions": [[0.28, 0.5], [0.72, 0.5]], "position_jitter": 0.04,
-                               "sizes": ["large"]},
-                     "batch_size": 128, "workers": 0},
-            "optim": {"lr": 1e-3, "warmup": 0.05},
-            "run": {"steps": 360, "log_every": 10, "save_every": 120}}
+    return {
+        "model": {"backbone": {"name": "bindclip-vit-tiny-32"}, "binding": {"dim": 128, "heads": 4, "n_default": 4}},
+        "data": {
+            "world": {
+                "image_size": 32,
+                "min_objects": 2,
+                "max_objects": 2,
+                "positions": [[0.28, 0.5], [0.72, 0.5]],
+                "position_jitter": 0.04,
+                "sizes": ["large"],
+            },
+            "batch_size": 128,
+            "workers": 0,
+        },
+        "optim": {"lr": 1e-3, "warmup": 0.05},
+        "run": {"steps": 360, "log_every": 10, "save_every": 120},
+    }
 
 
 PRESETS = {"world-small": world_small}
-
-
-# ---- building from dicts -----------------------------------------------------------------------
-def from_dict(cls, d: dict, where: str = "config", prefix: str = ""):
-    """A dataclass from a (possibly nested) dict; unknown keys raise ConfigError naming them."""
-    if not isinstance(d, dict):
-        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'config'} must be a mapping, got {type(d).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in d.items():
-        if key not in known:
-            raise ConfigError(f"{where}: unknown key {prefix + key!r}; known: {', '.join(known)}")
-        kwargs[key] = _coerce(hints[key], value, where, prefix + key)
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'config'}: {e}") from None
-
-
-def _coerce(hint, value, where: str, key: str):
-    if dataclasses.is_dataclass(hint):
-        return value if isinstance(value, hint) else from_dict(hint, value, where, key + ".")
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where, key) if len(inner) == 1 else value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
-        item = args[0] if args else None
-        items = [_coerce(item, v, where, key) if item not in (None, Ellipsis) else v for v in value]
-        return tuple(items) if origin is tuple else items
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-    if hint in (int, float):
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
-        if hint is int and float(value) != int(value):
-            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
-        return hint(value)
-    if hint is str and not isinstance(value, str):
-        raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
-    return value
-
-
-def merge(base: dict, update: dict) -> dict:
-    out = dict(base)
-    for k, v in update.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def parse_override(text: str) -> dict:
-    """"optim.lr=1e-4" -> {"optim": {"lr": 0.0001}}; the value is read as YAML (numbers, lists, null)."""
-    import yaml
-
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {text!r}: expected section.key=value")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    out: dict = {}
-    node = out
-    parts = key.strip().split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return out
-
-
-def read_config_file(path: str | Path) -> dict:
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({e})") from None
-    return d or {}
 
 
 def _given(path: str | Path | None, overrides, method: str | None, preset: str | None) -> tuple[dict, dict, str]:
@@ -293,8 +222,9 @@ def _given(path: str | Path | None, overrides, method: str | None, preset: str |
     return d, user, where
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = (), method: str | None = None,
-                preset: str | None = None) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] = (), method: str | None = None, preset: str | None = None
+) -> TrainConfig:
     """preset < file < --method < key=value overrides, later winning."""
     d, user, where = _given(path, overrides, method, preset)
     cfg = from_dict(TrainConfig, merge(d, user), where).validate()
@@ -308,7 +238,7 @@ def read_run_config(path: str | Path) -> TrainConfig:
     try:
         d = json.loads(path.read_text())
     except OSError:
-        raise FileNotFoundError(f"{path}: no run config (is this a bindclip run directory?)") from None
+        raise MissingFileError(f"{path}: no run config (is this a bindclip run directory?)") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: not valid JSON ({e})") from None
     return from_dict(TrainConfig, d.get("train_config", d), str(path)).validate().resolved()
@@ -325,8 +255,13 @@ def _leaves(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def resume_config(run_config: str | Path, path: str | Path | None = None, overrides: list[str] = (),
-                  method: str | None = None, preset: str | None = None) -> TrainConfig:
+def resume_config(
+    run_config: str | Path,
+    path: str | Path | None = None,
+    overrides: list[str] = (),
+    method: str | None = None,
+    preset: str | None = None,
+) -> TrainConfig:
     """The run's own config.json, with the command line's settings checked against it: a key the command
     line sets to another value is an error naming it, unless it is one a resumed run may change
     (RESUME_MAY_CHANGE), which then applies."""
@@ -340,8 +275,10 @@ def resume_config(run_config: str | Path, path: str | Path | None = None, overri
     for key in sorted(given):
         if key in mine and mine[key] != theirs[key]:
             if key not in RESUME_MAY_CHANGE:
-                raise ConfigError(f"--resume: {key} is {theirs[key]!r} here but {mine[key]!r} in {saved_path}; a "
-                                  f"resumed run keeps its config (it may change {', '.join(RESUME_MAY_CHANGE)})")
+                raise ConfigError(
+                    f"--resume: {key} is {theirs[key]!r} here but {mine[key]!r} in {saved_path}; a "
+                    f"resumed run keeps its config (it may change {', '.join(RESUME_MAY_CHANGE)})"
+                )
             changes[key] = theirs[key]
     out = saved.to_dict()
     for key, value in changes.items():

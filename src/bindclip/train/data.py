@@ -4,6 +4,7 @@ A batch is a pure function of (seed, rank, index), so a resumed run continues wi
 batches it would have seen, and loader workers can prefetch in any order. Workers also collate the
 text side (tokens, scene-graph tensors, concept phrases), so the training process only computes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,9 +12,9 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..graphs import ConceptBatch, GraphBatch, collate_concepts, collate_graphs
+from ..graphs import ConceptBatch, GraphBatch
+from ..methods import get_method
 from ..models.preprocess import normalize
-from ..world import World, make_split
 from ..world.data import hash_seed
 from .config import TrainConfig
 
@@ -22,24 +23,32 @@ from .config import TrainConfig
 class Batch:
     images: torch.Tensor  # float [B, 3, S, S], normalised with the backbone's preprocessing
     captions: list[str]
-    tokens: torch.Tensor | None = None  # caption tokens (CLIP, SigLIP, C2LIP)
-    graphs: GraphBatch | None = None  # OC-CLIP
-    concepts: ConceptBatch | None = None  # C2LIP
+    text: dict = field(default_factory=dict)  # the method's text side: tokens, graphs, concepts, negatives ...
     skipped: dict = field(default_factory=dict)  # records skipped while reading this batch, by reason
     epoch: int | None = None  # shards: the epoch of the stream that made the batch
     position: tuple | None = None  # shards: (stream role, its position after this batch), for checkpoints
 
+    @property
+    def tokens(self) -> torch.Tensor | None:
+        """Caption tokens (CLIP, SigLIP, C2LIP, CLIP + hard negatives)."""
+        return self.text.get("tokens")
 
-def training_world(d) -> World:
-    """The world and held-out split a run's data config (DataConfig) trains on."""
-    return World(d.world, make_split(d.world, list(d.split), seed=d.split_seed))
+    @property
+    def graphs(self) -> GraphBatch | None:
+        """Scene-graph tensors (OC-CLIP)."""
+        return self.text.get("graphs")
+
+    @property
+    def concepts(self) -> ConceptBatch | None:
+        """Concept phrases (C2LIP)."""
+        return self.text.get("concepts")
 
 
 class WorldBatches(Dataset):
     def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, length: int | None = None):
         self.cfg, self.tokenizer, self.rank = cfg, tokenizer, rank
         d = cfg.data
-        self.world = training_world(d)
+        self.world = d.training_world()
         self.length = length if length is not None else cfg.run.steps * cfg.optim.accum_steps
 
     def __len__(self) -> int:
@@ -58,30 +67,26 @@ class WorldBatches(Dataset):
 
 def make_batch(cfg: TrainConfig, tokenizer, images: torch.Tensor, samples: list, seed: int = 0) -> Batch:
     """What the method needs from samples: uint8 pixels [B, 3, S, S] normalised as the backbone expects
-    (the same arithmetic as open_clip's ToTensor + Normalize), caption tokens, graph tensors, concept
-    phrases."""
-    method = cfg.model.method
+    (the same arithmetic as open_clip's ToTensor + Normalize) and the method's text side."""
     captions = [s.caption for s in samples]
-    graphs = [s.graph for s in samples]
-    batch = Batch(normalize(images, cfg.model.backbone.resolved_preprocess()), captions)
-    if method in ("clip", "siglip", "c2lip"):
-        batch.tokens = tokenizer(captions)
-    if method.startswith("oc-clip"):
-        m = cfg.model
-        batch.graphs = collate_graphs(graphs, m.max_nodes, m.max_relations, counterfactuals=m.counterfactuals,
-                                      n_shuffled=m.n_shuffled, seed=seed)
-    if "c2lip" in method:
-        batch.concepts = collate_concepts(graphs)
-    return batch
+    text = get_method(cfg.model.method).text_side(cfg, tokenizer, captions, [s.graph for s in samples], seed)
+    return Batch(normalize(images, cfg.model.backbone.resolved_preprocess()), captions, text)
 
 
 def world_loader(cfg: TrainConfig, tokenizer, rank: int = 0, start: int = 0) -> DataLoader:
     """Micro-batches start, start + 1, ... of this rank, prefetched by `data.workers` processes."""
     ds = WorldBatches(cfg, tokenizer, rank)
     workers = cfg.data.workers
-    return DataLoader(ds, batch_size=None, sampler=range(start, len(ds)), num_workers=workers,
-                      prefetch_factor=2 if workers else None, persistent_workers=False,
-                      collate_fn=_as_is, worker_init_fn=_one_thread)
+    return DataLoader(
+        ds,
+        batch_size=None,
+        sampler=range(start, len(ds)),
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+        collate_fn=_as_is,
+        worker_init_fn=_one_thread,
+    )
 
 
 def _as_is(batch: Batch) -> Batch:  # batches come ready from the dataset (a named function pickles)

@@ -7,6 +7,7 @@ A model folder is self-contained (no pickle: safetensors plus JSON), so it loads
 trusting the file, and without the pretrained checkpoint the run started from: every weight is in
 model.safetensors, and the config keeps the preprocessing those weights expect.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,12 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
-from .. import __version__
+from ..errors import MissingFileError
+from ..models.backbone import load_state, parse_model_spec
+from ..models.clip import CLIP, ClipConfig
+from ..version import __version__
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, read_run_config
 from .loop import build_model
@@ -24,8 +29,6 @@ WEIGHTS, CONFIG = "model.safetensors", "bindclip_config.json"
 
 
 def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt") -> Path:
-    from safetensors.torch import save_file
-
     run_dir, out = Path(run_dir), Path(out)
     cfg = read_run_config(run_dir / "config.json")
     state = load_checkpoint(run_dir / "checkpoints" / checkpoint)
@@ -36,8 +39,12 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt"
     os.replace(tmp, out / WEIGHTS)
     started_from = cfg.model.backbone.pretrained
     cfg.model.backbone.pretrained = None  # the weights are all in model.safetensors
-    meta = {"bindclip_version": __version__, "step": int(state["step"]), "pretrained_from": started_from,
-            "train_config": cfg.to_dict()}
+    meta = {
+        "bindclip_version": __version__,
+        "step": int(state["step"]),
+        "pretrained_from": started_from,
+        "train_config": cfg.to_dict(),
+    }
     (out / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     return out
 
@@ -49,16 +56,13 @@ def load(spec: str | Path, device: str | torch.device = "cpu") -> torch.nn.Modul
     return load_with_config(spec, device)[0]
 
 
-def load_with_config(spec: str | Path, device: str | torch.device = "cpu"
-                     ) -> tuple[torch.nn.Module, TrainConfig | None]:
+def load_with_config(
+    spec: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, TrainConfig | None]:
     """(model, its training config) from an exported folder, a run directory (its last.pt) or a checkpoint
     file inside a run (RUN/checkpoints/step-*.pt); (model, None) for `OPENCLIP_NAME[@TAG][:WEIGHTS]`.
     A run's or export's weights come from its own files only, never from the pretrained file it started
     from."""
-    from safetensors.torch import load_file
-
-    from ..models.backbone import load_state
-
     path = Path(spec)
     if path.is_file() and path.parent.name == "checkpoints":
         cfg = read_run_config(path.parent.parent / "config.json")
@@ -70,7 +74,7 @@ def load_with_config(spec: str | Path, device: str | torch.device = "cpu"
         cfg = read_run_config(path / "config.json")
         state = load_checkpoint(path / "checkpoints" / "last.pt")["model"]
     elif path.is_dir():
-        raise FileNotFoundError(f"{path}: neither an exported model ({CONFIG}) nor a run directory")
+        raise MissingFileError(f"{path}: neither an exported model ({CONFIG}) nor a run directory")
     else:
         return open_clip_model(str(spec)).to(device).eval(), None
     model = build_model(cfg, load_pretrained=False)
@@ -81,13 +85,12 @@ def load_with_config(spec: str | Path, device: str | torch.device = "cpu"
 def open_clip_model(spec: str) -> torch.nn.Module:
     """`NAME[@TAG][:WEIGHTS]` as a bindclip CLIP: open_clip's architecture, the local weights and the
     preprocessing of the tag they came from (random weights without a file: only useful for testing)."""
-    from ..models.backbone import parse_model_spec
-    from ..models.clip import CLIP, ClipConfig
-
     backbone = parse_model_spec(spec)
     if backbone.pretrained and not Path(backbone.pretrained).is_file():
-        raise FileNotFoundError(f"{spec}: no weights file {backbone.pretrained!r} (weights load only from local files)")
+        raise MissingFileError(f"{spec}: no weights file {backbone.pretrained!r} (weights load only from local files)")
     if not backbone.pretrained and (Path(spec).suffix or "/" in spec):
-        raise FileNotFoundError(f"{spec}: not a bindclip run, model folder or checkpoint, nor an open_clip name "
-                                f"(NAME, NAME:WEIGHTS or NAME@TAG:WEIGHTS)")
+        raise MissingFileError(
+            f"{spec}: not a bindclip run, model folder or checkpoint, nor an open_clip name "
+            f"(NAME, NAME:WEIGHTS or NAME@TAG:WEIGHTS)"
+        )
     return CLIP(ClipConfig(backbone))

@@ -6,6 +6,7 @@ ln 100, bf16 autocast on GPU with fp32 master weights, gradient accumulation, fr
 lower backbone learning rate. Metrics go to RUN_DIR/metrics.jsonl, checkpoints to
 RUN_DIR/checkpoints/.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,64 +20,36 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from tqdm import tqdm
 
 from ..distributed import world_rank
-from ..losses import C2LipLoss, ClipLoss, OCClipC2LipLoss, OCClipLoss, SigLipLoss
-from ..models import C2LIP, CLIP, OCCLIP, ClipConfig, OCClipConfig
-from .checkpoint import alias_checkpoint, load_checkpoint, prune, rng_state, save_checkpoint, set_rng_state
+from ..methods import get_method
+from .checkpoint import (
+    alias_checkpoint,
+    load_checkpoint,
+    prune,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import ConfigError, TrainConfig
 from .data import Batch, world_loader
+from .optim import adamw, is_backbone, warmup_cosine
+from .shards import shard_loader
 
 
 # ---- model, loss, optimiser --------------------------------------------------------------------
 def build_model(cfg: TrainConfig, load_pretrained: bool = True) -> nn.Module:
     """The method's model on its backbone; `load_pretrained=False` skips reading the backbone's pretrained
     file, for callers that load every weight from a checkpoint or export right after."""
-    m = cfg.model
-    backbone = m.backbone if load_pretrained else dataclasses.replace(m.backbone, pretrained=None)
-    if m.method.startswith("oc-clip"):
-        model = OCCLIP(OCClipConfig(backbone=backbone, binding=m.binding, obj_dim=m.obj_dim, rel_dim=m.rel_dim,
-                                    rel_hidden=m.rel_hidden, max_nodes=m.max_nodes, max_relations=m.max_relations,
-                                    counterfactuals=m.counterfactuals, n_shuffled=m.n_shuffled))
-    elif m.method == "c2lip":
-        model = C2LIP(ClipConfig(backbone))
-    else:
-        model = CLIP(ClipConfig(backbone))
-    if m.method == "siglip" and model.backbone.logit_bias is None:
-        # SigLIP's initialisation: scale 10, bias -10 (the sigmoid loss needs the bias to start negative)
-        with torch.no_grad():
-            model.backbone.logit_scale.fill_(math.log(10))
-        model.backbone.logit_bias = nn.Parameter(torch.full_like(model.backbone.logit_scale, -10.0))
-    return model
+    if not load_pretrained:
+        backbone = dataclasses.replace(cfg.model.backbone, pretrained=None)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone=backbone))
+    return get_method(cfg.model.method).build_model(cfg)
 
 
-def build_loss(cfg: TrainConfig, model: nn.Module):
-    rank, world = world_rank()
-    method, lc = cfg.model.method, cfg.loss
-    if method == "clip":
-        return ClipLoss(rank=rank, world_size=world)
-    if method == "siglip":
-        return SigLipLoss(rank=rank, world_size=world)
-    if method == "c2lip":
-        sigmoid = lc.sigmoid if lc.sigmoid is not None else model.backbone.logit_bias is not None
-        return C2LipLoss(sigmoid=sigmoid, npc_weight=lc.npc_weight, xac_weight=lc.xac_weight, rank=rank,
-                         world_size=world)
-    if method == "oc-clip":
-        return OCClipLoss(contrastive_weight=lc.contrastive_weight, local_weight=lc.local_weight)
-    concepts = C2LipLoss(sigmoid=False, npc_weight=lc.npc_weight, xac_weight=lc.xac_weight, caption_weight=0.0,
-                         rank=rank, world_size=world)
-    return OCClipC2LipLoss(OCClipLoss(lc.contrastive_weight, lc.local_weight), concepts)
-
-
-def no_weight_decay(name: str, p: nn.Parameter) -> bool:
-    """open_clip's rule: no decay on 1-d parameters (gains, biases, scales) and embeddings of positions,
-    class tokens and learned queries."""
-    return p.ndim < 2 or any(k in name for k in ("logit_scale", "logit_bias", "positional_embedding",
-                                                 "class_embedding", "default_queries"))
-
-
-def is_backbone(name: str) -> bool:
-    return name.startswith("backbone.")
+def build_loss(cfg: TrainConfig, model: nn.Module) -> nn.Module:
+    return get_method(cfg.model.method).build_loss(cfg, model, *world_rank())
 
 
 def freeze_towers(model: nn.Module, cfg: TrainConfig) -> None:
@@ -89,41 +62,18 @@ def freeze_towers(model: nn.Module, cfg: TrainConfig) -> None:
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     o = cfg.resolved().optim  # unset rates take their defaults (lower on pretrained towers)
-    groups: dict[tuple[bool, bool], list] = {}
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            groups.setdefault((no_weight_decay(name, p), is_backbone(name)), []).append(p)
-    param_groups = []
-    for (no_wd, backbone), params in sorted(groups.items()):
-        lr = o.backbone_lr if backbone else o.lr
-        param_groups.append({"params": params, "weight_decay": 0.0 if no_wd else o.weight_decay, "lr": lr})
-    # fused: one kernel over all tensors; on 2 CPU cores it is 6x faster than the per-tensor loop that
-    # is torch's CPU default (10 vs 57 ms a step for the tiny models' 8M parameters), same arithmetic
-    return torch.optim.AdamW(param_groups, betas=tuple(o.betas), eps=o.eps, fused=True)
+    return adamw(model.named_parameters(), o.lr, o.weight_decay, o.betas, o.eps, backbone_lr=o.backbone_lr)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
-    steps = cfg.run.steps
-    warmup = int(cfg.optim.warmup * steps) if cfg.optim.warmup < 1 else int(cfg.optim.warmup)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    steps, warmup = cfg.run.steps, cfg.optim.warmup
+    return warmup_cosine(opt, steps, int(warmup * steps) if warmup < 1 else int(warmup))
 
 
 # ---- one step ----------------------------------------------------------------------------------
 def forward_loss(model: nn.Module, loss_fn, batch: Batch, method: str, device) -> dict:
     images = batch.images.to(device, non_blocking=True)
-    if method.startswith("oc-clip"):
-        return loss_fn(**model(images, batch.graphs, batch.concepts))
-    tokens = batch.tokens.to(device, non_blocking=True)
-    if method == "c2lip":
-        c = batch.concepts
-        return loss_fn(**model(images, tokens, c.phrases, c.owner, c.ids))
-    return loss_fn(**model(images, tokens))
+    return get_method(method).forward(model, loss_fn, images, batch.text, device)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -141,8 +91,9 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
     return torch.device(name)
 
 
-def train_step(model: nn.Module, opt, sched, loss_fn, batches: list[Batch], cfg: TrainConfig, device,
-               autocast: bool = False) -> dict[str, float]:
+def train_step(
+    model: nn.Module, opt, sched, loss_fn, batches: list[Batch], cfg: TrainConfig, device, autocast: bool = False
+) -> dict[str, float]:
     """One optimiser step over `batches` (the micro-batches of gradient accumulation); returns the
     mean of each loss term."""
     model.train()
@@ -167,8 +118,6 @@ def train_step(model: nn.Module, opt, sched, loss_fn, batches: list[Batch], cfg:
 def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
     """Train `cfg` into `out`; with `resume`, continue from out/checkpoints/last.pt. Returns the last
     logged metrics."""
-    from tqdm import tqdm
-
     out = Path(out)
     cfg = cfg.resolved()  # preprocessing and learning rates filled in, as config.json keeps them
     rank, world = setup_distributed(cfg)
@@ -197,62 +146,109 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    # OC-CLIP scores slots, not the pooled image embedding, so the image head gets no gradient
-    ddp = nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=cfg.model.method == "oc-clip") if world > 1 else model
+    ddp = (
+        nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=get_method(cfg.model.method).find_unused_parameters,
+        )
+        if world > 1
+        else model
+    )
     accum = cfg.optim.accum_steps
     loader = make_loader(cfg, unwrap(model), rank, world, start=step * accum, data_state=data_state)
     positions: dict = dict(data_state["positions"][rank]) if data_state else {}  # shards: stream -> position
     epoch = None
-    skipped: dict[str, int] = json.loads((out / "skipped.json").read_text()) if resume and (
-        out / "skipped.json").exists() else {}
-    autocast = (cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda"))
-    metrics_path = out / "metrics.jsonl"
-    bar = tqdm(total=cfg.run.steps, initial=step, desc=f"train {cfg.model.method}", unit="step",
-               disable=not progress or rank != 0)
+    skipped: dict[str, int] = (
+        json.loads((out / "skipped.json").read_text()) if resume and (out / "skipped.json").exists() else {}
+    )
+    autocast = cfg.run.precision == "bf16" or (cfg.run.precision == "auto" and device.type == "cuda")
     last: dict = {}
     t0, seen = time.perf_counter(), 0
     micro = iter(loader)
-    while step < cfg.run.steps:
-        batches = [next(micro) for _ in range(accum)]
-        for b in batches:
-            for reason, n in b.skipped.items():
-                skipped[reason] = skipped.get(reason, 0) + n
-            if b.position is not None:
-                positions[b.position[0]] = b.position[1]
-                epoch = b.epoch if epoch is None else max(epoch, b.epoch)
-        totals = train_step(ddp, opt, sched, loss_fn, batches, cfg, device, autocast)
-        seen += sum(len(b.captions) for b in batches) * world
-        step += 1
-        if rank == 0 and (step % cfg.run.log_every == 0 or step == cfg.run.steps):
-            elapsed = time.perf_counter() - t0
-            last = {"step": step, "loss": round(sum(totals.values()), 6), **{k: round(v, 6) for k, v in totals.items()},
-                    "lr": sched.get_last_lr()[0], "logit_scale": unwrap(model).logit_scale.exp().item(),
-                    "samples_per_s": round(seen / elapsed, 1)}
-            if epoch is not None:
-                last["epoch"] = epoch
-            if skipped:
-                last["skipped"] = dict(skipped)
-                (out / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(last) + "\n")
-            bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.0f}")
-            t0, seen = time.perf_counter(), 0
-        bar.update(1)
-        saving = step % cfg.run.save_every == 0 or step == cfg.run.steps
-        data = shard_positions(cfg, positions, step * accum, world) if saving and cfg.data.source == "wds" else None
-        if rank == 0 and saving:
-            state = dict(model=unwrap(model).state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                         step=step, rng=rng_state(), config=json.dumps(asdict(cfg)))
-            if data is not None:
-                state["data"] = data
-            alias_checkpoint(save_checkpoint(ckpt_dir / f"step-{step:06d}.pt", **state), ckpt_dir / "last.pt")
-            prune(ckpt_dir, cfg.run.keep)
-    bar.close()
+    # a context: the bar closes on an error too, so the CLI's error line starts on a line of its own
+    with tqdm(
+        total=cfg.run.steps,
+        initial=step,
+        desc=f"train {cfg.model.method}",
+        unit="step",
+        disable=not progress or rank != 0,
+    ) as bar:
+        while step < cfg.run.steps:
+            batches = [next(micro) for _ in range(accum)]
+            epoch = note_batches(batches, skipped, positions, epoch)
+            totals = train_step(ddp, opt, sched, loss_fn, batches, cfg, device, autocast)
+            seen += sum(len(b.captions) for b in batches) * world
+            step += 1
+            if rank == 0 and (step % cfg.run.log_every == 0 or step == cfg.run.steps):
+                last = metrics_row(
+                    step, totals, sched, unwrap(model), seen / (time.perf_counter() - t0), epoch, skipped
+                )
+                append_metrics(out, last)
+                bar.set_postfix(loss=f"{last['loss']:.3f}", sps=f"{last['samples_per_s']:.0f}")
+                t0, seen = time.perf_counter(), 0
+            bar.update(1)
+            if step % cfg.run.save_every == 0 or step == cfg.run.steps:
+                # gathering shard positions is a collective: every rank calls it at a save step
+                data = shard_positions(cfg, positions, step * accum, world) if cfg.data.source == "wds" else None
+                if rank == 0:
+                    save_step(ckpt_dir, step, unwrap(model), opt, sched, cfg, data)
     if world > 1:
         dist.barrier()
     return last
+
+
+def note_batches(batches: list[Batch], skipped: dict[str, int], positions: dict, epoch: int | None) -> int | None:
+    """Adds the batches' skip counts and shard stream positions to the run's; returns the newest epoch."""
+    for b in batches:
+        for reason, n in b.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + n
+        if b.position is not None:
+            positions[b.position[0]] = b.position[1]
+            epoch = b.epoch if epoch is None else max(epoch, b.epoch)
+    return epoch
+
+
+def metrics_row(
+    step: int, totals: dict, sched, model: nn.Module, samples_per_s: float, epoch: int | None, skipped: dict
+) -> dict:
+    """One metrics.jsonl line: the loss terms, learning rate, scale, speed, and (shards) epoch and skips."""
+    row = {
+        "step": step,
+        "loss": round(sum(totals.values()), 6),
+        **{k: round(v, 6) for k, v in totals.items()},
+        "lr": sched.get_last_lr()[0],
+        "logit_scale": model.logit_scale.exp().item(),
+        "samples_per_s": round(samples_per_s, 1),
+    }
+    if epoch is not None:
+        row["epoch"] = epoch
+    if skipped:
+        row["skipped"] = dict(skipped)
+    return row
+
+
+def append_metrics(out: Path, row: dict) -> None:
+    if "skipped" in row:
+        (out / "skipped.json").write_text(json.dumps(row["skipped"], indent=2) + "\n")
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def save_step(ckpt_dir: Path, step: int, model: nn.Module, opt, sched, cfg: TrainConfig, data: dict | None) -> None:
+    """step-NNNNNN.pt (atomic), last.pt pointing at it, older steps pruned to run.keep."""
+    state = dict(
+        model=model.state_dict(),
+        optimizer=opt.state_dict(),
+        scheduler=sched.state_dict(),
+        step=step,
+        rng=rng_state(),
+        config=json.dumps(asdict(cfg)),
+    )
+    if data is not None:
+        state["data"] = data
+    alias_checkpoint(save_checkpoint(ckpt_dir / f"step-{step:06d}.pt", **state), ckpt_dir / "last.pt")
+    prune(ckpt_dir, cfg.run.keep)
 
 
 def make_loader(cfg: TrainConfig, model: nn.Module, rank: int, world: int, start: int, data_state: dict | None = None):
@@ -260,15 +256,15 @@ def make_loader(cfg: TrainConfig, model: nn.Module, rank: int, world: int, start
     positions (`data_state`) without reading what came before them."""
     if cfg.data.source == "world":
         return world_loader(cfg, model.tokenizer, rank=rank, start=start)
-    from .shards import shard_loader
-
     if not start:
         return shard_loader(cfg, model.tokenizer, rank, world)
     streams = world * max(1, cfg.data.workers)
     if data_state is None or data_state.get("streams") != streams:
-        raise ConfigError(f"data: the checkpoint has no shard positions for {world} rank(s) x "
-                          f"{max(1, cfg.data.workers)} worker(s) (it has {data_state and data_state.get('streams')}); "
-                          f"resume shard runs with the ranks and data.workers they were saved with")
+        raise ConfigError(
+            f"data: the checkpoint has no shard positions for {world} rank(s) x "
+            f"{max(1, cfg.data.workers)} worker(s) (it has {data_state and data_state.get('streams')}); "
+            f"resume shard runs with the ranks and data.workers they were saved with"
+        )
     return shard_loader(cfg, model.tokenizer, rank, world, consumed=start, start=data_state["positions"][rank])
 
 

@@ -21,6 +21,7 @@ seed, so resumed and unbroken runs crop alike). The scene graph comes from the r
 A record that cannot be used (corrupt image, no caption, malformed graph, unreadable tar member) is
 skipped and counted by reason; the counts travel with the batches so the trainer logs and saves them.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,11 +30,16 @@ import random
 from collections import Counter, deque
 from types import SimpleNamespace
 
+import braceexpand
 import torch
+import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..errors import ShardError
 from ..graphs import GraphFormatError, SceneGraph
+from ..graphs.parse import make_parser
+from ..methods import get_method
 from ..models.preprocess import pixel_transform
 from ..world.data import hash_seed
 from .config import TrainConfig
@@ -43,8 +49,6 @@ IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 
 
 def expand_urls(pattern: str) -> list[str]:
-    import braceexpand
-
     return [u for part in pattern.split("::") for u in braceexpand.braceexpand(part)]
 
 
@@ -63,8 +67,15 @@ def record_caption(record: dict, meta: dict):
     return record["txt"].decode("utf-8", "replace").strip() if "txt" in record else meta.get("caption")
 
 
-def stream_shards(urls: list[str], seed: int, epoch: int, stream: int, n_streams: int,
-                  resampled: bool = False, quota: int | None = None) -> list[str]:
+def stream_shards(
+    urls: list[str],
+    seed: int,
+    epoch: int,
+    stream: int,
+    n_streams: int,
+    resampled: bool = False,
+    quota: int | None = None,
+) -> list[str]:
     """The shards stream `stream` of `n_streams` reads in `epoch`. Split here, once, by the trainer's own
     (rank, worker): webdataset's split_by_node/split_by_worker read them from the environment, and the
     checkpoint must name the stream it resumes. Resampled: drawn with replacement, as many as the stream
@@ -85,9 +96,18 @@ class ShardStream:
     decays geometrically), and the position must name only recent records for a resume to re-read a
     bounded span (at most the last 3 x bufsize records), whatever the step."""
 
-    def __init__(self, urls: list[str], seed: int, stream: int, n_streams: int, bufsize: int,
-                 resampled: bool = False, skipped: Counter | None = None, state: dict | None = None,
-                 quota: int | None = None):
+    def __init__(
+        self,
+        urls: list[str],
+        seed: int,
+        stream: int,
+        n_streams: int,
+        bufsize: int,
+        resampled: bool = False,
+        skipped: Counter | None = None,
+        state: dict | None = None,
+        quota: int | None = None,
+    ):
         self.urls, self.seed, self.stream, self.n_streams = urls, seed, stream, n_streams
         self.bufsize, self.resampled, self.quota = max(1, bufsize), resampled, quota  # quota: records an epoch
         self.skipped = skipped if skipped is not None else Counter()
@@ -105,15 +125,20 @@ class ShardStream:
     def state(self) -> dict:
         """Where the stream stands: plain ints and lists (a weights_only checkpoint holds them)."""
         version, keys, gauss = self.rng.getstate()
-        return {"epoch": self.epoch, "shard": self.shard, "record": self.record, "reads": self.reads,
-                "buffer": [list(ref) for ref, _ in self.buffer], "rng": [version, list(keys), gauss]}
+        return {
+            "epoch": self.epoch,
+            "shard": self.shard,
+            "record": self.record,
+            "reads": self.reads,
+            "buffer": [list(ref) for ref, _ in self.buffer],
+            "rng": [version, list(keys), gauss],
+        }
 
     def _read(self, url: str):
-        import webdataset as wds
-
         def tar_error(exn):  # a broken shard member: count it and read on
             self.skipped[f"unreadable tar member ({type(exn).__name__})"] += 1
             return True
+
         return wds.tarfile_to_samples(handler=tar_error)([{"url": url}])
 
     def _push(self, ref: tuple, rec: dict) -> None:
@@ -157,8 +182,9 @@ class ShardStream:
     def records(self):
         """Yields ((epoch, shard, record), record dict) forever, epoch after epoch."""
         while True:
-            shards = stream_shards(self.urls, self.seed, self.epoch, self.stream, self.n_streams, self.resampled,
-                                   self.quota)
+            shards = stream_shards(
+                self.urls, self.seed, self.epoch, self.stream, self.n_streams, self.resampled, self.quota
+            )
             if self._refill:
                 self._restore(shards)
             fresh, read = self.shard == 0 and self.record == 0 and not self.buffer, 0
@@ -180,8 +206,9 @@ class ShardStream:
                 else:
                     self.shard, self.record = j + 1, 0
             if fresh and not read:
-                raise ValueError(f"data.shards: no usable record in {shards} "
-                                 f"(skipped: {dict(self.skipped) or 'nothing read'})")
+                raise ShardError(
+                    f"data.shards: no usable record in {shards} (skipped: {dict(self.skipped) or 'nothing read'})"
+                )
             while self.buffer:
                 ref, rec = self._pick()
                 yield (self.epoch, ref[0], ref[1]), rec
@@ -195,8 +222,15 @@ class ShardBatches(IterableDataset):
     at the last consumed batch and `consumed` how many batches the trainer took: the DataLoader hands out
     batches round-robin from worker 0, so on resume worker w plays stream (w + consumed) mod workers."""
 
-    def __init__(self, cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1, consumed: int = 0,
-                 start: dict | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        tokenizer,
+        rank: int = 0,
+        world_size: int = 1,
+        consumed: int = 0,
+        start: dict | None = None,
+    ):
         self.cfg, self.tokenizer = cfg, tokenizer
         # open_clip's preprocess_train (RandomResizedCrop, the tag's resize and interpolation) up to uint8
         self.transform = pixel_transform(cfg.model.backbone.resolved_preprocess(), train=True)
@@ -210,22 +244,35 @@ class ShardBatches(IterableDataset):
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         n_streams = self.world_size * nw
         if len(self.urls) < n_streams and not self.cfg.data.resampled:
-            raise ValueError(f"data.shards: {len(self.urls)} shard(s) for {n_streams} readers (ranks x workers); "
-                             f"use fewer data.workers or more shards")
+            raise ShardError(
+                f"data.shards: {len(self.urls)} shard(s) for {n_streams} readers (ranks x workers); "
+                f"use fewer data.workers or more shards"
+            )
         role = (wid + self.consumed) % nw
         saved = self.start.get(role, {})
         skipped: Counter = Counter()
         d = self.cfg.data
         quota = -(-d.train_num_samples // n_streams) if d.train_num_samples else None
-        stream = ShardStream(self.urls, self.cfg.run.seed, self.rank * nw + role, n_streams, d.shuffle_buffer,
-                             d.resampled, skipped, saved.get("stream"), quota)
+        stream = ShardStream(
+            self.urls,
+            self.cfg.run.seed,
+            self.rank * nw + role,
+            n_streams,
+            d.shuffle_buffer,
+            d.resampled,
+            skipped,
+            saved.get("stream"),
+            quota,
+        )
         made, usable, epoch = saved.get("batches", 0), int(bool(saved)), stream.epoch  # resumed: usable before
         images, samples = [], []  # a batch may span the end of one epoch and the start of the next
         for (e, j, k), record in stream.records():
             if e != epoch:
                 if not usable:
-                    raise ValueError(f"data.shards: no usable record in epoch {epoch} of stream {stream.stream} "
-                                     f"(skipped: {dict(skipped)})")
+                    raise ShardError(
+                        f"data.shards: no usable record in epoch {epoch} of stream {stream.stream} "
+                        f"(skipped: {dict(skipped)})"
+                    )
                 epoch, usable = e, 0
             sample = self._sample(record, skipped, hash_seed(self.cfg.run.seed, e, stream.stream, j, k))
             if sample is None:
@@ -234,8 +281,13 @@ class ShardBatches(IterableDataset):
             images.append(sample[0])
             samples.append(sample[1])
             if len(samples) == d.batch_size:
-                batch = make_batch(self.cfg, self.tokenizer, torch.stack(images), samples,
-                                   seed=hash_seed(self.cfg.run.seed, stream.stream, made))
+                batch = make_batch(
+                    self.cfg,
+                    self.tokenizer,
+                    torch.stack(images),
+                    samples,
+                    seed=hash_seed(self.cfg.run.seed, stream.stream, made),
+                )
                 made += 1
                 batch.skipped, batch.epoch = dict(skipped), e
                 batch.position = (role, {"stream": stream.state(), "batches": made})
@@ -263,11 +315,14 @@ class ShardBatches(IterableDataset):
         except Exception:  # PIL raises many types on corrupt data
             skipped["corrupt image"] += 1
             return None
-        if self.cfg.model.method in ("clip", "siglip"):  # no graph needed: spaCy stays unloaded
+        if not get_method(self.cfg.model.method).needs_graphs:  # spaCy stays unloaded
             return image, SimpleNamespace(caption=caption, graph=None)
         try:
-            graph = SceneGraph.from_dict({**meta["graph"], "caption": caption}, where=record.get("__key__", "?")) \
-                if "graph" in meta else self._parse(caption)
+            graph = (
+                SceneGraph.from_dict({**meta["graph"], "caption": caption}, where=record.get("__key__", "?"))
+                if "graph" in meta
+                else self._parse(caption)
+            )
         except GraphFormatError:
             skipped["malformed graph"] += 1
             return None
@@ -282,17 +337,22 @@ class ShardBatches(IterableDataset):
         """Through the graph cache when one is configured, else the spaCy parser (loaded only when a
         record carries no graph of its own)."""
         if self._graphs is None:
-            from ..graphs.parse import make_parser
-
             self._graphs = make_parser("spacy", cache=self.cfg.data.graph_cache)
         return self._graphs.parse([caption])[0]
 
 
-def shard_loader(cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1, consumed: int = 0,
-                 start: dict | None = None) -> DataLoader:
+def shard_loader(
+    cfg: TrainConfig, tokenizer, rank: int = 0, world_size: int = 1, consumed: int = 0, start: dict | None = None
+) -> DataLoader:
     """Batches of this rank's shard streams; `consumed` and `start` (the checkpoint's data positions)
     resume where a run stopped."""
     ds = ShardBatches(cfg, tokenizer, rank, world_size, consumed, start)
     workers = cfg.data.workers
-    return DataLoader(ds, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None,
-                      collate_fn=_as_is, worker_init_fn=_one_thread)
+    return DataLoader(
+        ds,
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+        collate_fn=_as_is,
+        worker_init_fn=_one_thread,
+    )

@@ -4,6 +4,7 @@ Every negative is checked twice: it is false of the image (no way to map its obj
 scene's makes it true), and it describes some other possible scene (known concepts, relations
 between distinct objects). Items whose negative cannot be made so are redrawn, not kept.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -16,8 +17,15 @@ from .concepts import INVERSE, RELATIONS, WorldConfig
 from .scenes import Scene, WorldObject, place, relation
 from .world import Sample, World
 
-TASKS = ("swap-attribute", "swap-relation", "replace-attribute", "replace-relation", "add-object", "count",
-         "swap-concept")
+TASKS = (
+    "swap-attribute",
+    "swap-relation",
+    "replace-attribute",
+    "replace-relation",
+    "add-object",
+    "count",
+    "swap-concept",
+)
 PHRASE_TO_CANON = {p: c for c, ps in RELATIONS.items() for p in ps}
 
 
@@ -44,8 +52,10 @@ def assignment(scene: Scene, graph: SceneGraph, cfg: WorldConfig) -> tuple[int, 
         return None
     for assign in itertools.permutations(range(len(objs)), len(graph.objects)):
         if all(_matches(objs[k], n) for k, n in zip(assign, graph.objects)) and all(
-                PHRASE_TO_CANON.get(r.predicate) in relation(objs[assign[r.subject]], objs[assign[r.object]],
-                                                             cfg.relation_margin) for r in graph.relations):
+            PHRASE_TO_CANON.get(r.predicate)
+            in relation(objs[assign[r.subject]], objs[assign[r.object]], cfg.relation_margin)
+            for r in graph.relations
+        ):
             return assign
     return None
 
@@ -62,8 +72,9 @@ def _matches(o: WorldObject, node: SGObject) -> bool:
 def plausible(graph: SceneGraph, cfg: WorldConfig) -> bool:
     """Some scene could make it true: known concepts, relations between two different objects."""
     known = set(cfg.colours) | set(cfg.sizes)
-    return all(n.name in cfg.shapes and all(a in known for a in n.attributes) for n in graph.objects) and \
-        all(r.subject != r.object and r.predicate in PHRASE_TO_CANON for r in graph.relations)
+    return all(n.name in cfg.shapes and all(a in known for a in n.attributes) for n in graph.objects) and all(
+        r.subject != r.object and r.predicate in PHRASE_TO_CANON for r in graph.relations
+    )
 
 
 def _with_mentions(scene: Scene, st: Statement, objects) -> tuple[str, SceneGraph]:
@@ -136,8 +147,12 @@ def build_items(world: World, task: str, n: int, seed: int = 0, part: str = "tes
         if made is None:
             continue
         text, g = made
-        if text == s.caption or satisfies(s.scene, g, cfg) or not plausible(g, cfg) \
-                or not satisfies(s.scene, s.graph, cfg):
+        if (
+            text == s.caption
+            or satisfies(s.scene, g, cfg)
+            or not plausible(g, cfg)
+            or not satisfies(s.scene, s.graph, cfg)
+        ):
             continue
         items.append(Item(task, s.scene, s.caption, [text], s.graph, [g]))
     if len(items) < n:

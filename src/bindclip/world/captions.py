@@ -4,14 +4,16 @@ A caption mentions objects as "[size] colour shape" and states at most one relat
 always one the geometry makes true. The gold graph lists objects in the order the caption
 mentions them, which is also the order bindclip's parser reads them back (tested per template).
 """
+
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass
 
 from ..graphs import SceneGraph, SGObject, SGRelation
 from .concepts import NUMBER_NAMES, RELATIONS
-from .scenes import Scene, WorldObject
+from .scenes import Scene, WorldObject, relation
 
 # {A}, {B}, ... are object mentions; {r} {r2} relation phrases
 TEMPLATES = {
@@ -32,6 +34,7 @@ class Mention:
 class Statement:
     """What a caption says about a scene: the objects in mention order and relations between
     mentioned objects (subject mention, canonical relation, phrase, object mention)."""
+
     template: str
     mentions: tuple[Mention, ...]
     relations: tuple[tuple[int, str, str, int], ...]  # (subject mention, canonical, phrase, object mention)
@@ -39,8 +42,11 @@ class Statement:
 
 def phrasings(canon: str, template: str) -> tuple[str, ...]:
     """Bare "left of" reads as the verb "leave" right after a noun; it is said only after "is"."""
-    return RELATIONS[canon] if " is {r}" in template else tuple(
-        p for p in RELATIONS[canon] if p not in ("left of", "right of"))
+    return (
+        RELATIONS[canon]
+        if " is {r}" in template
+        else tuple(p for p in RELATIONS[canon] if p not in ("left of", "right of"))
+    )
 
 
 def mention_text(o: WorldObject, say_size: bool) -> str:
@@ -51,8 +57,6 @@ def mention_text(o: WorldObject, say_size: bool) -> str:
 def describe(scene: Scene, rng: random.Random, margin: float, size_prob: float = 0.5) -> Statement | None:
     """Pick a template and the true relations it states. None if the scene has no pair with a
     visible relation where the template needs one."""
-    from .scenes import relation
-
     n = len(scene.objects)
     template = rng.choice(TEMPLATES[n])
     order = list(range(n))
@@ -98,8 +102,6 @@ def gold_graph(scene: Scene, st: Statement, caption: str) -> SceneGraph:
 
 
 def _placeholders(template: str) -> list[str]:
-    import string
-
     return [f for _, f, _, _ in string.Formatter().parse(template) if f and f in "ABCD"]
 
 

@@ -4,9 +4,12 @@ Every count is a parameter, so the same code draws bindclip's default world (8 s
 colours x 2 sizes, 1-4 objects anywhere) and the binding paper's CLEVR-2D (8 colours x 3 shapes,
 two fixed positions).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..errors import WorldConfigError
 
 # well separated in RGB (pairwise distance >= ~120) on a dark background
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -37,10 +40,6 @@ INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "belo
 NUMBER_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
 
 
-class WorldConfigError(ValueError):
-    """A world parameter that cannot work; the message names the parameter."""
-
-
 @dataclass
 class WorldConfig:
     # vocabulary
@@ -67,8 +66,11 @@ class WorldConfig:
         self.validate()
 
     def validate(self):
-        for name, values, known in (("shapes", self.shapes, SHAPES), ("colours", self.colours, COLOURS),
-                                    ("sizes", self.sizes, SIZES)):
+        for name, values, known in (
+            ("shapes", self.shapes, SHAPES),
+            ("colours", self.colours, COLOURS),
+            ("sizes", self.sizes, SIZES),
+        ):
             unknown = [v for v in values if v not in known]
             if unknown:
                 raise WorldConfigError(f"{name}: unknown {unknown}; known: {sorted(known)}")
@@ -80,24 +82,33 @@ class WorldConfig:
             raise WorldConfigError(f"image_size: {self.image_size} px is outside 32..224")
         if not 1 <= self.min_objects <= self.max_objects <= 4:
             raise WorldConfigError(
-                f"min_objects/max_objects: need 1 <= min ({self.min_objects}) <= max ({self.max_objects}) <= 4")
+                f"min_objects/max_objects: need 1 <= min ({self.min_objects}) <= max ({self.max_objects}) <= 4"
+            )
         if self.positions and len(self.positions) < self.max_objects:
-            raise WorldConfigError(f"positions: {len(self.positions)} fixed slots for up to "
-                                   f"{self.max_objects} objects")
+            raise WorldConfigError(f"positions: {len(self.positions)} fixed slots for up to {self.max_objects} objects")
         # room for max_objects large objects: their discs must fit side by side on the canvas
         r = max(SIZES[s] for s in self.sizes) * (1 + self.size_jitter)
         if not self.positions:
             per_row = int(1 / (2 * r + self.gap))
             if per_row * per_row < self.max_objects:
-                raise WorldConfigError(f"max_objects: {self.max_objects} objects of radius {r:.2f} do "
-                                       f"not fit on one canvas")
+                raise WorldConfigError(
+                    f"max_objects: {self.max_objects} objects of radius {r:.2f} do not fit on one canvas"
+                )
         if r * self.image_size < 3:
-            raise WorldConfigError(f"image_size: {self.image_size} px draws objects of radius "
-                                   f"{r * self.image_size:.1f} px; at least 3 px are needed to tell shapes apart")
+            raise WorldConfigError(
+                f"image_size: {self.image_size} px draws objects of radius "
+                f"{r * self.image_size:.1f} px; at least 3 px are needed to tell shapes apart"
+            )
 
     @classmethod
-    def clevr2d(cls, **kw) -> "WorldConfig":
+    def clevr2d(cls, **kw) -> WorldConfig:
         """The binding paper's CLEVR-2D: 8 colours x 3 shapes, two fixed positions side by side."""
-        base = dict(shapes=("circle", "square", "triangle"), colours=tuple(list(COLOURS)[:8]),
-                    sizes=("large",), min_objects=2, max_objects=2, positions=((0.28, 0.5), (0.72, 0.5)))
+        base = dict(
+            shapes=("circle", "square", "triangle"),
+            colours=tuple(list(COLOURS)[:8]),
+            sizes=("large",),
+            min_objects=2,
+            max_objects=2,
+            positions=((0.28, 0.5), (0.72, 0.5)),
+        )
         return cls(**{**base, **kw})

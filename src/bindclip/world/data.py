@@ -1,15 +1,19 @@
 """The world as training data: an on-the-fly IterableDataset and an export to WebDataset shards
 (png + json), so one trainer reads the world and real image-text shards alike."""
+
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 from pathlib import Path
 
 import torch
+import webdataset as wds
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
+from tqdm import tqdm
 
 from .world import World
 
@@ -23,8 +27,15 @@ class WorldDataset(IterableDataset):
     repeat each other and a rerun with the same seed, ranks and workers is identical.
     """
 
-    def __init__(self, world: World, part: str = "train", seed: int = 0, length: int | None = None,
-                 rank: int | None = None, world_size: int | None = None):
+    def __init__(
+        self,
+        world: World,
+        part: str = "train",
+        seed: int = 0,
+        length: int | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
         self.world, self.part, self.seed, self.length = world, part, seed, length
         self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
         self.world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
@@ -50,8 +61,6 @@ class WorldDataset(IterableDataset):
 
 def hash_seed(*parts: int) -> int:
     """A 63-bit seed from integers, stable across processes (unlike hash())."""
-    import hashlib
-
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
 
 
@@ -61,12 +70,10 @@ def png_bytes(img: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-def export_shards(world: World, out: str | Path, n: int, part: str, seed: int = 0,
-                  per_shard: int = 10_000, progress: bool = True) -> list[Path]:
+def export_shards(
+    world: World, out: str | Path, n: int, part: str, seed: int = 0, per_shard: int = 10_000, progress: bool = True
+) -> list[Path]:
     """Write n samples of `part` as OUT/{part}-000000.tar ...; returns the shard paths."""
-    import webdataset as wds
-    from tqdm import tqdm
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pattern = str(out / f"{part}-%06d.tar")
@@ -78,8 +85,9 @@ def export_shards(world: World, out: str | Path, n: int, part: str, seed: int = 
             k = min(CHUNK, n - written)
             images, samples = world.batch(k, seed=hash_seed(seed, part, chunk), part=part)
             for img, s in zip(images, samples):
-                sink.write({"__key__": f"{part}{written:09d}", "png": png_bytes(img),
-                            "json": json.dumps(s.labels()).encode()})
+                sink.write(
+                    {"__key__": f"{part}{written:09d}", "png": png_bytes(img), "json": json.dumps(s.labels()).encode()}
+                )
                 written += 1
             bar.update(k)
             chunk += 1

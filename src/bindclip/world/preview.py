@@ -1,4 +1,5 @@
 """A grid of world images with their captions, to look at what a model is trained on."""
+
 from __future__ import annotations
 
 import textwrap
@@ -9,8 +10,9 @@ from PIL import Image, ImageDraw
 from .world import World
 
 
-def preview_grid(world: World, path: str | Path, n: int = 16, cols: int = 4, seed: int = 0,
-                 part: str = "train", scale: int = 3) -> Path:
+def preview_grid(
+    world: World, path: str | Path, n: int = 16, cols: int = 4, seed: int = 0, part: str = "train", scale: int = 3
+) -> Path:
     images, samples = world.batch(n, seed, part)
     side = world.cfg.image_size * scale
     text_h = 14 * 4

@@ -5,6 +5,7 @@ A batch is drawn in a handful of tensor ops: one `grid_sample` of every object's
 canvas, coverage = clamp(0.5 - distance_in_pixels), then colours summed per scene (objects never
 overlap). Deterministic given the seed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,8 +35,9 @@ def _star(points=5, inner=0.45) -> np.ndarray:
 
 def _cross(w=0.34) -> np.ndarray:
     a = 0.92
-    return np.array([(-w, -a), (w, -a), (w, -w), (a, -w), (a, w), (w, w), (w, a), (-w, a), (-w, w),
-                     (-a, w), (-a, -w), (-w, -w)])
+    return np.array(
+        [(-w, -a), (w, -a), (w, -w), (a, -w), (a, w), (w, w), (w, a), (-w, a), (-w, w), (-a, w), (-a, -w), (-w, -w)]
+    )
 
 
 def _heart(n=48) -> np.ndarray:

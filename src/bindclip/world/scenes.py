@@ -1,4 +1,5 @@
 """Scenes: non-overlapping objects on a canvas, and the spatial relations their geometry makes true."""
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,9 @@ def canonical_triplet(s_shape: str, rel: str, o_shape: str) -> tuple[str, str, s
     return (s_shape, rel, o_shape)
 
 
-def place(cfg: WorldConfig, concepts: list[tuple[str, str, str]], rng: random.Random,
-          attempts: int = 200) -> Scene | None:
+def place(
+    cfg: WorldConfig, concepts: list[tuple[str, str, str]], rng: random.Random, attempts: int = 200
+) -> Scene | None:
     """Put (shape, colour, size) objects on the canvas without overlap; None if no layout found."""
     objs: list[WorldObject] = []
     slots = list(range(len(cfg.positions)))

@@ -1,5 +1,6 @@
 """Held-out splits: which (colour, shape) pairs and which (shape, relation, shape) triplets a
 model never sees in training. Seeded, and saved as JSON so every later run uses the same split."""
+
 from __future__ import annotations
 
 import json
@@ -32,15 +33,18 @@ class Split:
         return triplet in self._triplets
 
     def to_dict(self) -> dict:
-        return {"specs": self.specs, "seed": self.seed,
-                "held_out_pairs": [list(p) for p in self.held_out_pairs],
-                "held_out_triplets": [list(t) for t in self.held_out_triplets]}
+        return {
+            "specs": self.specs,
+            "seed": self.seed,
+            "held_out_pairs": [list(p) for p in self.held_out_pairs],
+            "held_out_triplets": [list(t) for t in self.held_out_triplets],
+        }
 
     def save(self, path: str | Path):
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Split":
+    def load(cls, path: str | Path) -> Split:
         d = json.loads(Path(path).read_text())
         return cls(d.get("held_out_pairs", []), d.get("held_out_triplets", []), d.get("specs", []), d.get("seed", 0))
 
@@ -54,7 +58,8 @@ def hold_out_pairs(cfg: WorldConfig, fraction: float, rng: random.Random, name: 
     if not 0 <= fraction < 1 or k > most:
         raise WorldConfigError(
             f"split {name}:{fraction}: holds out {k} of {C * S} (colour, shape) pairs, but at most {most} can "
-            f"go while every colour and every shape keeps a pair in training")
+            f"go while every colour and every shape keeps a pair in training"
+        )
     # walk shuffled "diagonals" (colour i with shape i + d): each one holds out one pair per
     # colour, and one per shape when there are as many shapes as colours
     colours, shapes = list(cfg.colours), list(cfg.shapes)
@@ -73,8 +78,10 @@ def hold_out_pairs(cfg: WorldConfig, fraction: float, rng: random.Random, name: 
                 per_colour[c] += 1
                 per_shape[sh] += 1
     if len(held) < k:
-        raise WorldConfigError(f"split {name}:{fraction}: could only hold out {len(held)} of {k} pairs "
-                               f"while keeping every colour and shape in training")
+        raise WorldConfigError(
+            f"split {name}:{fraction}: could only hold out {len(held)} of {k} pairs "
+            f"while keeping every colour and shape in training"
+        )
     return sorted(held)
 
 
@@ -82,8 +89,7 @@ def hold_out_triplets(cfg: WorldConfig, fraction: float, rng: random.Random):
     triplets = [(a, r, b) for a in cfg.shapes for r in CANONICAL for b in cfg.shapes]
     k = round(fraction * len(triplets))
     if not 0 <= fraction < 1 or k >= len(triplets):
-        raise WorldConfigError(f"split rel-holdout:{fraction}: fraction must be in [0, 1) "
-                               f"({len(triplets)} triplets)")
+        raise WorldConfigError(f"split rel-holdout:{fraction}: fraction must be in [0, 1) ({len(triplets)} triplets)")
     return sorted(rng.sample(triplets, k))
 
 

@@ -5,16 +5,19 @@ All are secondary readings (see shared/research/occlip.md §3 and c2lip.md §3):
 through summaries, not the PDFs, and the backbones and training data differ from anything trained
 here. They are context for a row, never a target a test checks.
 """
+
 from __future__ import annotations
 
 OCCLIP, OCCLIP_BASE, C2LIP, C2LIP_BASE = "OC-CLIP", "OpenCLIP-FT", "C2LIP", "SigLIP"
 OCCLIP_PUG, CLIP_PUG = "OC-CLIP (PUG)", "OpenCLIP-FT+HN (PUG)"
-SOURCES = {OCCLIP_PUG: "OC-CLIP paper's synthetic PUG world, attribute binding on unseen pairs (read off a figure)",
-           CLIP_PUG: "the same PUG study's OpenCLIP fine-tuned with hard negatives",
-           OCCLIP: "OC-CLIP paper, fine-tuned in domain (COCO+VG+GQA)",
-           OCCLIP_BASE: "OC-CLIP paper's OpenCLIP baseline fine-tuned on the same data",
-           C2LIP: "C2LIP paper, SigLIP ViT-B/16 fine-tuned on CC3M",
-           C2LIP_BASE: "C2LIP paper's original SigLIP ViT-B/16"}
+SOURCES = {
+    OCCLIP_PUG: "OC-CLIP paper's synthetic PUG world, attribute binding on unseen pairs (read off a figure)",
+    CLIP_PUG: "the same PUG study's OpenCLIP fine-tuned with hard negatives",
+    OCCLIP: "OC-CLIP paper, fine-tuned in domain (COCO+VG+GQA)",
+    OCCLIP_BASE: "OC-CLIP paper's OpenCLIP baseline fine-tuned on the same data",
+    C2LIP: "C2LIP paper, SigLIP ViT-B/16 fine-tuned on CC3M",
+    C2LIP_BASE: "C2LIP paper's original SigLIP ViT-B/16",
+}
 
 PAPER: dict[str, dict[str, float]] = {
     # an analogous synthetic test, not the same world: the paper's PUG scenes (20 animals x 4 textures)
@@ -53,8 +56,10 @@ def add_families(results: dict[str, dict]) -> dict[str, dict]:
     out = dict(results)
     for family, parts in FAMILIES.items():
         if all(p in results and results[p].get("accuracy") is not None for p in parts):
-            out[family] = {"accuracy": round(sum(results[p]["accuracy"] for p in parts) / len(parts), 6),
-                           "n": sum(results[p]["n"] for p in parts),
-                           "skipped": sum(results[p]["skipped"] for p in parts),
-                           "derived": "unweighted mean of " + ", ".join(parts)}
+            out[family] = {
+                "accuracy": round(sum(results[p]["accuracy"] for p in parts) / len(parts), 6),
+                "n": sum(results[p]["n"] for p in parts),
+                "skipped": sum(results[p]["skipped"] for p in parts),
+                "derived": "unweighted mean of " + ", ".join(parts),
+            }
     return out

@@ -1,0 +1,63 @@
+"""PNG views of the binding analysis drawn from its results JSON: complexity curves, the coverage curve."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use (heavy, and only figures need it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def complexity_plot(result: dict, path, title: str = ""):
+    """Object accuracy on held-out-object scenes against training fraction, a line per family; `path`
+    is a file name or a binary file object."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for family, pts in result["curves"].items():
+        if pts:
+            ax.plot([p["fraction"] for p in pts], [p["object_acc"] for p in pts], marker="o", label=family)
+    ref = result.get("real_embeddings") or []
+    if ref:
+        ax.plot([p["fraction"] for p in ref], [p["object_acc"] for p in ref], "k--", label="real embeddings")
+    ax.set(
+        xlabel="fraction of objects in training",
+        ylabel="object accuracy, held-out-object scenes",
+        ylim=(-0.02, 1.02),
+        title=title or "binding-function complexity",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+def coverage_plot(result: dict, path):
+    """Mean and spread over seeds of held-out-object accuracy against training coverage."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
+    fr = [p["coverage"] for p in result["points"]]
+    mean = np.array([p["mean"] for p in result["points"]])
+    lo = np.array([min(p["per_seed"]) for p in result["points"]])
+    hi = np.array([max(p["per_seed"]) for p in result["points"]])
+    ax.plot(fr, mean, marker="o")
+    ax.fill_between(fr, lo, hi, alpha=0.25)
+    ax.set(
+        xlabel="object coverage in training",
+        ylabel="object accuracy, held-out objects",
+        ylim=(-0.02, 1.02),
+        title="from-scratch binding generalisation",
+    )
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
