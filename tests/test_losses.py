@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from bindclip.losses import C2LipLoss, ClipLoss, OCClipLoss, SigLipLoss, concept_positives
+from bindclip.methods.clip_hn import HardNegativeClipLoss
 from bindclip.models.reference import cross_attention_pool_loop
 
 
@@ -78,7 +79,17 @@ def _rank_main(rank, world_size, port, img, txt, out):
     _clip_rank(rank, world_size, img, txt, out)
     _concept_rank(rank, world_size, concept_inputs(), [(0, 2), (2, 4)], out)
     _oc_clip_rank(rank, world_size, out)
+    _hard_negative_rank(rank, world_size, img, txt, out)
     dist.destroy_process_group()
+
+
+def _hard_negative_rank(rank, world_size, img, txt, out):
+    """clip-hn's loss with a different number of negatives on each rank (3 and 2)."""
+    negatives = features(5, 16, seed=7)[1]
+    n = len(img) // world_size
+    mine = slice(rank * n, (rank + 1) * n)
+    loss = HardNegativeClipLoss(rank=rank, world_size=world_size)
+    out[f"hn{rank}"] = loss(img[mine], txt[mine], 10.0, negatives[[slice(0, 3), slice(3, 5)][rank]])["contrastive_loss"]
 
 
 def _clip_rank(rank, world_size, img, txt, out):
@@ -97,7 +108,7 @@ def _clip_rank(rank, world_size, img, txt, out):
 
 
 def test_two_gloo_ranks_equal_one_process():
-    """One spawn of 2 gloo ranks checks CLIP/SigLIP, C2LIP and OC-CLIP against one process."""
+    """One spawn of 2 gloo ranks checks CLIP/SigLIP, C2LIP, OC-CLIP and clip-hn against one process."""
     img, txt = features(8, 16, seed=2)
     single = [ClipLoss()(img, txt, 10.0)["contrastive_loss"]] * 4 + [
         SigLipLoss()(img, txt, 10.0, -5.0)["contrastive_loss"]
@@ -109,6 +120,8 @@ def test_two_gloo_ranks_equal_one_process():
     assert torch.allclose(mean, torch.stack(single), atol=1e-5), (mean, single)
     check_c2lip_ranks(concept_inputs(), out)
     check_oc_clip_ranks(out)
+    single_hn = HardNegativeClipLoss()(img, txt, 10.0, features(5, 16, seed=7)[1])["contrastive_loss"]
+    assert torch.allclose((out["hn0"] + out["hn1"]) / 2, single_hn, atol=1e-5)
 
 
 # ---- OC-CLIP ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """`bindclip demo`: the main job on the built-in world, in one command.
 
-Five trainings of the world-small preset (same backbone, data, steps and seed): CLIP, C2LIP, OC-CLIP,
-OC-CLIP + C2LIP and OC-CLIP without its local graph loss (the paper's ablation); then every model on
+Six trainings of the world-small preset (same backbone, data, steps and seed): CLIP, CLIP with hard
+negatives (the OC-CLIP paper's baseline), C2LIP, OC-CLIP, OC-CLIP + C2LIP and OC-CLIP without its local
+graph loss (the paper's ablation); then every model on
 the world's held-out benchmarks and retrieval, OC-CLIP's per-node attention maps, the binding probes
 on each trained image encoder and a from-scratch coverage sweep. Everything lands in OUT/demo.json
 (which alone rebuilds OUT/report.html) with each run, eval and probe folder beside it.
@@ -38,6 +39,7 @@ from .version import __version__
 # run name -> (method, config overrides); every run also gets the demo's shared overrides
 RUNS: dict[str, tuple[str, list[str]]] = {
     "clip": ("clip", []),
+    "clip-hn": ("clip-hn", []),
     "c2lip": ("c2lip", []),
     "oc-clip": ("oc-clip", []),
     "oc-clip+c2lip": ("oc-clip+c2lip", []),

@@ -6,12 +6,12 @@ from bindclip.train import load_config
 
 
 def test_every_method_is_registered_once_in_order():
-    assert method_names() == ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip")
+    assert method_names() == ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip", "clip-hn")
     assert all(isinstance(m, Method) and m.name == n for n, m in METHODS.items())
 
 
 def test_unknown_method_names_the_registered_ones():
-    with pytest.raises(ConfigError, match=r"model.method: 'negclip' is not one of clip, siglip, .*oc-clip\+c2lip"):
+    with pytest.raises(ConfigError, match=r"model.method: 'negclip' is not one of clip, siglip, .*clip-hn"):
         load_config(None, ["model.method=negclip"])
     with pytest.raises(ConfigError):
         get_method("")

@@ -41,7 +41,7 @@ def write_shards(tmp_path):
     return str(tmp_path / "train-{000000..000002}.tar")
 
 
-@pytest.mark.parametrize("method", ["clip", "oc-clip"])
+@pytest.mark.parametrize("method", ["clip", "oc-clip", "clip-hn"])
 def test_training_from_shards_counts_what_it_skips(tmp_path, method):
     pattern = write_shards(tmp_path / "shards")
     cfg = load_config(
