@@ -36,20 +36,15 @@ demo: $(STAMP)
 report-check: $(STAMP)
 	$(BIN)/python -m bindclip.report.check runs/demo/report.html --screenshot runs/demo/report.png
 
+# each benchmark prints one JSON line; results_log.py keeps it, dated, in docs/results.jsonl and
+# rewrites the log's tables in docs/results.md
+LOG := $(BIN)/python benchmarks/results_log.py append
+BENCHES := parser world models train sugarcrepe_graphs eval open_clip_parity zeroshot_memory shard_resume \
+	graph_cache annotate probes local_loss_ablation
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/parser.py
-	$(BIN)/python benchmarks/world.py
-	$(BIN)/python benchmarks/models.py
-	$(BIN)/python benchmarks/train.py
-	$(BIN)/python benchmarks/sugarcrepe_graphs.py
-	$(BIN)/python benchmarks/eval.py
-	$(BIN)/python benchmarks/open_clip_parity.py
-	$(BIN)/python benchmarks/zeroshot_memory.py
-	$(BIN)/python benchmarks/shard_resume.py
-	$(BIN)/python benchmarks/graph_cache.py
-	$(BIN)/python benchmarks/annotate.py
-	$(BIN)/python benchmarks/probes.py
-	$(BIN)/python benchmarks/local_loss_ablation.py
+	set -e; for b in $(BENCHES); do $(BIN)/python benchmarks/$$b.py | $(LOG); done
+	$(BIN)/python benchmarks/results_log.py render
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
