@@ -34,3 +34,14 @@ def test_each_method_builds_its_model_loss_and_batch(name):
     assert losses and all(k.endswith("_loss") and torch.isfinite(v) for k, v in losses.items())
     sum(losses.values()).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_a_method_must_define_its_four_parts():
+    class ModelOnly(Method):
+        name = "model-only"
+
+        def build_model(self, cfg):
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        ModelOnly()

@@ -12,13 +12,15 @@ Adding a method: a module in this package with a `Method` subclass, `register`ed
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 
 
-class Method:
+class Method(ABC):
     """One training objective. `cfg` below is the run's TrainConfig (read, never imported: the config
     layer sits above this one and validates method names against the registry)."""
 
@@ -26,19 +28,21 @@ class Method:
     needs_graphs: bool = False  # batches need each caption's scene graph (shards then parse or read one)
     find_unused_parameters: bool = False  # DDP: some parameters get no gradient from this loss
 
+    @abstractmethod
     def build_model(self, cfg) -> nn.Module:
-        raise NotImplementedError
+        """The method's model on cfg.model.backbone, randomly initialised or from the pretrained file."""
 
+    @abstractmethod
     def build_loss(self, cfg, model: nn.Module, rank: int, world_size: int) -> nn.Module:
-        raise NotImplementedError
+        """The loss module, told this process's rank among world_size (the losses gather across ranks)."""
 
+    @abstractmethod
     def text_side(self, cfg, tokenizer, captions: list[str], graphs: list, seed: int) -> dict:
         """The batch's text fields (collated in loader workers, so the trainer only computes)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def forward(self, model: nn.Module, loss_fn: nn.Module, images: torch.Tensor, text: dict, device) -> dict:
         """The loss terms (`*_loss`) of one micro-batch; `images` are already on `device`."""
-        raise NotImplementedError
 
 
 METHODS: dict[str, Method] = {}
