@@ -38,12 +38,16 @@ class ClipLoss(nn.Module):
         logits = logit_scale * all_img @ all_txt.T  # [B, B]
         return logits, logits.T
 
-    def forward(self, image_features, text_features, logit_scale, output_dict: bool = True):
-        logits_per_image, logits_per_text = self.get_logits(image_features, text_features, logit_scale)
+    def contrastive(self, logits_per_image, logits_per_text) -> torch.Tensor:
+        """Mean of both directions' cross-entropy; row i's positive is column i (offset by this rank's
+        first sample under the local loss). Extra columns on the image side are negatives only."""
         n = logits_per_image.shape[0]
         offset = n * self.rank if self.local_loss and self.world_size > 1 else 0
         labels = torch.arange(n, device=logits_per_image.device) + offset
-        loss = (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+        return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+
+    def forward(self, image_features, text_features, logit_scale, output_dict: bool = True):
+        loss = self.contrastive(*self.get_logits(image_features, text_features, logit_scale))
         return {"contrastive_loss": loss} if output_dict else loss
 
 

@@ -17,7 +17,6 @@ import random
 import re
 
 import torch
-import torch.nn.functional as F
 
 from ..distributed import gather_features, gather_rows
 from ..graphs import SceneGraph
@@ -77,6 +76,8 @@ class CaptionEditor:
         self.matches = list(WORD.finditer(caption))
         self.words = [m.group() for m in self.matches]
         self.spans = object_spans(self.words, graph)
+        # object -> word index of its nearest attribute, for the objects that have one
+        self.nearest = {i: k for i in range(len(self.spans)) if (k := self.nearest_attribute(i)) is not None}
 
     def phrase(self, i: int) -> str:
         """Object i's mention as written."""
@@ -102,7 +103,7 @@ class CaptionEditor:
         return fix_articles("".join(out) + self.caption[end:])
 
     def swap_attributes(self, rng: random.Random) -> str | None:
-        near = {i: k for i in range(len(self.spans)) if (k := self.nearest_attribute(i)) is not None}
+        near = self.nearest
         pairs = [
             (i, j) for i in near for j in near if i < j and self.words[near[i]].lower() != self.words[near[j]].lower()
         ]
@@ -131,7 +132,7 @@ class CaptionEditor:
 
     def replace_attribute(self, rng: random.Random, vocabulary: list[str]) -> str | None:
         """The attribute nearest an object's noun replaced by another word seen in that place in the batch."""
-        slots = [(i, k) for i in range(len(self.spans)) if (k := self.nearest_attribute(i)) is not None]
+        slots = list(self.nearest.items())
         if not slots:
             return None
         i, k = rng.choice(slots)
@@ -152,9 +153,7 @@ def batch_negatives(captions: list[str], graphs: list[SceneGraph], seed: int) ->
     """Every caption's negatives, in caption order; replacement attributes come from the batch."""
     rng = random.Random(seed)
     edits = [CaptionEditor(c, g) for c, g in zip(captions, graphs)]
-    vocabulary = sorted(
-        {e.words[k].lower() for e in edits for i in range(len(e.spans)) if (k := e.nearest_attribute(i)) is not None}
-    )
+    vocabulary = sorted({e.words[k].lower() for e in edits for k in e.nearest.values()})
     return [n for e in edits for n in hard_negatives(e, rng, vocabulary)]
 
 
@@ -163,7 +162,6 @@ class HardNegativeClipLoss(ClipLoss):
 
     def forward(self, image_features, text_features, logit_scale, negative_features=None, output_dict: bool = True):
         logits_per_image, logits_per_text = self.get_logits(image_features, text_features, logit_scale)
-        n = logits_per_image.shape[0]
         if negative_features is not None:  # always given in training, if empty: gathering is collective
             negatives = gather_rows(negative_features)  # every rank's negatives, with their gradient
             rows = (
@@ -172,9 +170,7 @@ class HardNegativeClipLoss(ClipLoss):
                 else gather_features(image_features, self.rank, self.world_size, self.gather_with_grad)
             )
             logits_per_image = torch.cat([logits_per_image, logit_scale * rows @ negatives.T], 1)
-        offset = n * self.rank if self.local_loss and self.world_size > 1 else 0
-        labels = torch.arange(n, device=logits_per_image.device) + offset
-        loss = (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+        loss = self.contrastive(logits_per_image, logits_per_text)
         return {"contrastive_loss": loss} if output_dict else loss
 
 

@@ -131,16 +131,22 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"map_location='cpu').state_dict(), '{path.with_suffix('.state.pt')}')\" and pass that file (with "
             f"NAME-quickgelu@openai, the activation OpenAI trained with)"
         )
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, truncated files, non-tensor payloads
-        raise CheckpointError(f"{path}: not a loadable weights-only checkpoint ({first_line(e)})") from None
+    sd = load_weights_only(path)
     for key in ("state_dict", "model"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: expected a state dict, found {type(sd).__name__}")
     return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def load_weights_only(path: Path):
+    """A torch file loaded on CPU with `weights_only=True`; a CheckpointError naming the file when it is
+    not one (pickle errors, truncated files, objects weights-only loading refuses)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a loadable weights-only checkpoint ({first_line(e)})") from None
 
 
 def first_line(e: Exception) -> str:

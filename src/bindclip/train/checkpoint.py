@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, MissingFileError
-from ..models.backbone import first_line
+from ..errors import MissingFileError
+from ..models.backbone import load_weights_only
 
 
 def rng_state() -> dict:
@@ -72,10 +72,7 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: no checkpoint to resume from")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, truncated files, objects weights_only refuses
-        raise CheckpointError(f"{path}: not a bindclip checkpoint ({first_line(e)})") from None
+    return load_weights_only(path)
 
 
 def prune(directory: Path, keep: int) -> None:

@@ -238,6 +238,7 @@ class ShardBatches(IterableDataset):
         self.urls = expand_urls(cfg.data.shards)
         self.consumed, self.start = consumed, start or {}
         self._graphs = None  # the graph cache or a parser, built in the worker on first need
+        self.needs_graphs = get_method(cfg.model.method).needs_graphs  # else spaCy stays unloaded
 
     def __iter__(self):
         info = get_worker_info()
@@ -315,7 +316,7 @@ class ShardBatches(IterableDataset):
         except Exception:  # PIL raises many types on corrupt data
             skipped["corrupt image"] += 1
             return None
-        if not get_method(self.cfg.model.method).needs_graphs:  # spaCy stays unloaded
+        if not self.needs_graphs:
             return image, SimpleNamespace(caption=caption, graph=None)
         try:
             graph = (
