@@ -1,15 +1,11 @@
 """The results log keeps each benchmark's JSON line and renders it between the page's markers."""
 
-import importlib.util
 import io
 import json
-from pathlib import Path
 
-SPEC = importlib.util.spec_from_file_location(
-    "results_log", Path(__file__).resolve().parents[2] / "benchmarks" / "results_log.py"
-)
-results_log = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(results_log)
+from conftest import load_benchmark
+
+results_log = load_benchmark("results_log")
 
 
 def test_append_keeps_json_lines_and_passes_everything_through(tmp_path):

@@ -12,29 +12,16 @@ import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 import bindclip
 from bindclip.eval.scorer import load_scorer
 from bindclip.models.preprocess import normalize, pixel_transform
+from conftest import load_benchmark
 
 MODELS = {"ViT-B-32": "laion2b_s34b_b79k", "ViT-B-16-SigLIP": "webli"}
-SIZES = [(640, 480), (333, 500), (224, 224)]
-
-
-def photos() -> list[Image.Image]:
-    """Real-size JPEGs of three aspect ratios with structure everywhere (crops and squashes differ)."""
-    import io
-
-    g = torch.Generator().manual_seed(0)
-    out = []
-    for w, h in SIZES:
-        y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-        rgb = torch.stack([x, y, (x * 7).sin().abs()]) * 200 + torch.rand(3, h, w, generator=g) * 55
-        buf = io.BytesIO()
-        Image.fromarray(rgb.permute(1, 2, 0).byte().numpy()).save(buf, "JPEG", quality=90)
-        out.append(Image.open(io.BytesIO(buf.getvalue())))
-    return out
+# real-size JPEGs of three aspect ratios with structure everywhere (crops and squashes differ): the parity
+# benchmark's images, so the test and the bar look at the same inputs
+photos = load_benchmark("open_clip_parity").photos
 
 
 @pytest.fixture(scope="module")

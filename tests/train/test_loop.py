@@ -138,30 +138,7 @@ def test_two_torchrun_cpu_ranks_equal_one_process_on_the_global_batch(tmp_path, 
         "run.threads=1",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "bindclip",
-            "train",
-            "--method",
-            method,
-            "--preset",
-            "world-small",
-            "--out",
-            str(tmp_path),
-            *overrides,
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    subprocess.run(_torchrun_train(method, tmp_path, *overrides), check=True, env=env, capture_output=True)
     cfg = load_config(None, overrides, method=method, preset="world-small")
     torch.manual_seed(cfg.run.seed)
     model = build_model(cfg)
@@ -176,6 +153,25 @@ def test_two_torchrun_cpu_ranks_equal_one_process_on_the_global_batch(tmp_path, 
     ddp = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
     worst = max((ddp[k] - v).abs().max().item() for k, v in model.state_dict().items())
     assert worst < 1e-5, worst
+
+
+def _torchrun_train(method, out, *extra) -> list[str]:
+    """`torchrun` with 2 processes on a free port running `bindclip train` on the world-small preset."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port"]
+    return [
+        *torchrun,
+        str(_free_port()),
+        "-m",
+        "bindclip",
+        "train",
+        "--method",
+        method,
+        "--preset",
+        "world-small",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _free_port():
@@ -193,23 +189,8 @@ def test_two_torchrun_ranks_read_shards_and_resume(tmp_path):
     from test_shards import write_img2dataset_shards
 
     pattern, _ = write_img2dataset_shards(tmp_path / "shards")
-    cli = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(_free_port()),
-        "-m",
-        "bindclip",
-        "train",
-        "--method",
-        "clip",
-        "--preset",
-        "world-small",
-        "--out",
-        str(tmp_path / "run"),
+    run = tmp_path / "run"
+    settings = [
         "data.source=wds",
         f"data.shards={pattern}",
         "data.workers=2",
@@ -219,10 +200,10 @@ def test_two_torchrun_ranks_read_shards_and_resume(tmp_path):
         "run.threads=1",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(cli + ["run.steps=3"], check=True, env=env, capture_output=True)
+    subprocess.run(_torchrun_train("clip", run, *settings, "run.steps=3"), check=True, env=env, capture_output=True)
     data = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["data"]
     assert data["streams"] == 4 and len(data["positions"]) == 2 and all(len(p) == 2 for p in data["positions"])
-    cli[cli.index("--master_port") + 1] = str(_free_port())
-    subprocess.run(cli + ["run.steps=5", "--resume"], check=True, env=env, capture_output=True)
+    resume = _torchrun_train("clip", run, *settings, "run.steps=5", "--resume")  # a fresh port
+    subprocess.run(resume, check=True, env=env, capture_output=True)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3, 5] and rows[-1]["epoch"] == 0
