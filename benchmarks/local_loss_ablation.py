@@ -25,7 +25,6 @@ import json
 import time
 
 import torch
-from torch import nn
 
 from bindclip.eval.items import evaluate_choices
 from bindclip.eval.scorer import Scorer
@@ -34,34 +33,14 @@ from bindclip.train import load_config
 from bindclip.train.data import world_loader
 from bindclip.train.loop import build_loss, build_model, build_optimizer, build_scheduler, train_step
 
-VARIANTS = ("full", "no-local", "no-shared")
+VARIANTS = {  # name -> config overrides
+    "full": [],
+    "no-local": ["loss.local_weight=0"],
+    "no-shared": ["loss.local_weight=0", "loss.mask_shared_objects=true"],
+}
 
 
-def shared_object_mask(graphs) -> torch.Tensor:
-    """[B, B] True where caption j (j != i) has a node text that caption i has too."""
-    ids = graphs.node_text.masked_fill(~graphs.node_mask, -1)  # [B, N]
-    same = (ids[:, None, :, None] == ids[None, :, None, :]) & (ids[:, None, :, None] >= 0)
-    return same.flatten(2).any(-1).fill_diagonal_(False)
-
-
-class WithoutSharedNegatives(nn.Module):
-    """An OC-CLIP model whose global logits leave out the negatives that share an object."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    @property
-    def logit_scale(self) -> nn.Parameter:  # train_step clamps it
-        return self.model.logit_scale
-
-    def forward(self, images, graphs, concepts=None) -> dict:
-        out = self.model(images, graphs, concepts)
-        out["logits_per_image"] = out["logits_per_image"].masked_fill(shared_object_mask(graphs), float("-inf"))
-        return out
-
-
-def swap_relation(model: nn.Module, cfg, items) -> float:
+def swap_relation(model, cfg, items) -> float:
     scorer = Scorer(model, "ablation")  # items come built: no world needed
     model.eval()
     with torch.no_grad():
@@ -69,20 +48,17 @@ def swap_relation(model: nn.Module, cfg, items) -> float:
 
 
 def run_variant(variant: str, seed: int, args, items) -> dict:
-    over = [f"data.batch_size={args.batch}", f"run.steps={args.steps}", f"run.seed={seed}"]
-    cfg = load_config(
-        None, over + ([] if variant == "full" else ["loss.local_weight=0"]), method="oc-clip", preset="world-small"
-    )
+    over = [f"data.batch_size={args.batch}", f"run.steps={args.steps}", f"run.seed={seed}", *VARIANTS[variant]]
+    cfg = load_config(None, over, method="oc-clip", preset="world-small")
     torch.manual_seed(cfg.run.seed)
     model = build_model(cfg)
-    trained = WithoutSharedNegatives(model) if variant == "no-shared" else model
     opt = build_optimizer(model, cfg)
     sched, loss_fn = build_scheduler(opt, cfg), build_loss(cfg, model)
     curve, t, share = {0: swap_relation(model, cfg, items)}, time.perf_counter(), None
     for step, batch in enumerate(world_loader(cfg, model.tokenizer), 1):
         if share is None:  # the share of a batch's negatives that no-shared masks, on the first batch
-            share = round(shared_object_mask(batch.graphs).sum().item() / (args.batch * (args.batch - 1)), 3)
-        train_step(trained, opt, sched, loss_fn, [batch], cfg, torch.device("cpu"))
+            share = round(batch.graphs.shared_object_mask().sum().item() / (args.batch * (args.batch - 1)), 3)
+        train_step(model, opt, sched, loss_fn, [batch], cfg, torch.device("cpu"))
         if step % args.every == 0 or step == args.steps:
             curve[step] = swap_relation(model, cfg, items)
     return {"swap_relation": curve, "train_s": round(time.perf_counter() - t, 1), "masked_share": share}

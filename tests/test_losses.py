@@ -343,3 +343,26 @@ def check_oc_clip_ranks(out):
         for k, v in losses.items():
             assert out[f"oc{rank}"][0][k].item() == pytest.approx(v.item(), abs=1e-5), (rank, k)
     assert torch.allclose(out["oc0"][1] + out["oc1"][1], grads, atol=1e-5)
+
+
+def test_oc_clip_loss_masks_the_given_negatives():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 4)
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    mask[0, 2] = mask[3, 1] = True
+    got = OCClipLoss(mask_shared_objects=True)(logits, negative_mask=mask)["contrastive_loss"]
+    kept = logits.masked_fill(mask, float("-inf"))
+    labels = torch.arange(4)
+    want = (F.cross_entropy(kept, labels) + F.cross_entropy(kept.T, labels)) / 2
+    assert torch.allclose(got, want) and not torch.allclose(got, OCClipLoss()(logits)["contrastive_loss"])
+
+
+def test_shared_object_masking_is_single_process():
+    from bindclip.errors import ConfigError
+    from bindclip.methods import get_method
+    from bindclip.train import load_config
+
+    cfg = load_config(None, ["loss.mask_shared_objects=true"], method="oc-clip", preset="world-small")
+    assert get_method("oc-clip").build_loss(cfg, None, 0, 1).mask_shared_objects
+    with pytest.raises(ConfigError, match="loss.mask_shared_objects"):
+        get_method("oc-clip").build_loss(cfg, None, 0, 2)

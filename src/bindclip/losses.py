@@ -80,12 +80,14 @@ class OCClipLoss(nn.Module):
     differ from the true one only in relation direction, so without it the relation term is free to
     collapse to a symmetric function. Captions without counterfactuals (no relation) are skipped.
     Each rank scores its images against every caption; the rows are gathered, so every rank computes
-    the full-batch loss.
+    the full-batch loss. `negative_mask` [I, C] True drops a pair from both directions' negatives (the
+    local-loss study's shared-object ablation).
     """
 
-    def __init__(self, contrastive_weight: float = 1.0, local_weight: float = 1.0):
+    def __init__(self, contrastive_weight: float = 1.0, local_weight: float = 1.0, mask_shared_objects: bool = False):
         super().__init__()
         self.contrastive_weight, self.local_weight = contrastive_weight, local_weight
+        self.mask_shared_objects = mask_shared_objects
 
     def forward(
         self,
@@ -93,9 +95,12 @@ class OCClipLoss(nn.Module):
         logit_scale=None,
         counterfactual_logits=None,
         counterfactual_mask=None,
+        negative_mask=None,
         output_dict: bool = True,
     ):
         logits = gather_rows(logits_per_image)  # [I, C], I == C
+        if negative_mask is not None:
+            logits = logits.masked_fill(negative_mask, float("-inf"))
         labels = torch.arange(logits.shape[0], device=logits.device)
         contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         out = {"contrastive_loss": self.contrastive_weight * contrastive}

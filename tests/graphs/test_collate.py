@@ -43,7 +43,7 @@ def test_counterfactual_indices_follow_the_relations():
     g = SceneGraph([SGObject("a"), SGObject("b"), SGObject("c")], [SGRelation(0, "on", 1), SGRelation(2, "by", 0)], "x")
     single = SceneGraph([SGObject("a")])
     b = collate_graphs([g, single], counterfactuals=3, n_shuffled=1)
-    cfs = g.counterfactuals(1, seed=0)
+    cfs = g.counterfactuals(3, 1, seed=0)
     assert b.cf_mask.tolist() == [[True, True, True], [False, False, False]]
     for j, cf in enumerate(cfs):
         assert b.cf_subject[0, j].tolist() == [r.subject for r in cf.relations]
@@ -51,3 +51,14 @@ def test_counterfactual_indices_follow_the_relations():
     assert b.cf_subject[0, 0].tolist() == [1, 2]  # first negative: relation 0 swapped
     moved = b.to("cpu")
     assert moved.cf_mask.tolist() == b.cf_mask.tolist() and moved.captions == b.captions
+
+
+def test_shared_object_mask_marks_captions_naming_the_same_object():
+    b = collate_graphs(
+        [
+            SceneGraph([SGObject("circle", ("red",)), SGObject("square")]),
+            SceneGraph([SGObject("square"), SGObject("star")]),
+            SceneGraph([SGObject("circle", ("blue",))]),
+        ]
+    )
+    assert b.shared_object_mask().tolist() == [[False, True, False], [True, False, False], [False, False, False]]

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from bindclip.errors import ConfigError
 from bindclip.graphs import GraphFormatError, SceneGraph, SGObject, SGRelation
 from bindclip.models.oc_clip import GraphState
 from bindclip.models.reference import binding_weights_one_pair, score_matrix_loop
@@ -28,7 +29,16 @@ def patches_for(model, n=2, seed=1):
     return model.binding.encode_patches(torch.randn(n, 16, model._patch_width(), generator=g))
 
 
-@pytest.mark.parametrize("binding", [{}, {"iterations": 2, "n_default": 1}, {"n_default": 0}])
+@pytest.mark.parametrize(
+    "binding",
+    [
+        {},
+        {"iterations": 2, "n_default": 1},
+        {"n_default": 0},
+        {"attention": "standard"},
+        {"attention": "standard", "iterations": 2},
+    ],
+)
 def test_vectorised_score_matrix_equals_per_pair_loop(binding, make_oc_clip):
     model = make_oc_clip(**binding)
     g, patches = random_state(model), patches_for(model)
@@ -61,6 +71,31 @@ def test_inverted_attention_sums_to_one_over_queries(oc_clip):
     assert torch.allclose(real.sum(-1), torch.ones(real.shape[0]), atol=1e-5)
     one = binding_weights_one_pair(oc_clip, patches[1], g.nodes[0], g.node_mask[0])
     assert torch.allclose(one, weights[0, 1], atol=1e-6)
+
+
+def test_standard_attention_pools_each_node_on_its_own(make_oc_clip):
+    model = make_oc_clip(attention="standard")
+    g, patches = random_state(model), patches_for(model)
+    with torch.no_grad():
+        weights, _ = model.binding(patches, g.nodes, g.node_mask)
+        alone, _ = model.binding(patches, g.nodes[:1, :1], g.node_mask[:1, :1])
+    real = weights[g.node_mask[:, None].expand(-1, 2, -1)]
+    assert torch.allclose(real.sum(-1), torch.ones(real.shape[0]), atol=1e-5)
+    assert torch.all(weights[1, :, 2:] == 0)  # padded nodes pool nothing
+    assert torch.allclose(alone[0, :, 0], weights[0, :, 0], atol=1e-6)  # other nodes change nothing: no competition
+    with torch.no_grad():
+        inverted = make_oc_clip()
+        inverted.load_state_dict(model.state_dict())
+        w_all, _ = inverted.binding(patches, g.nodes, g.node_mask)
+        w_one, _ = inverted.binding(patches, g.nodes[:1, :1], g.node_mask[:1, :1])
+    assert not torch.allclose(w_one[0, :, 0], w_all[0, :, 0], atol=1e-4)  # inverted: nodes compete
+
+
+def test_binding_options_are_checked(make_oc_clip):
+    with pytest.raises(ConfigError, match="model.binding.attention"):
+        make_oc_clip(attention="sideways")
+    with pytest.raises(ConfigError, match="model.binding.n_default"):
+        make_oc_clip(n_default=-1)
 
 
 def test_permuting_nodes_permutes_slots(oc_clip):

@@ -2,6 +2,7 @@
 
 from .collate import ConceptBatch, GraphBatch, collate_concepts, collate_graphs
 from .scene_graph import (
+    SYMMETRIC_PREDICATES,
     GraphFormatError,
     SceneGraph,
     SGObject,
@@ -17,6 +18,7 @@ __all__ = [
     "SGRelation",
     "read_jsonl",
     "write_jsonl",
+    "SYMMETRIC_PREDICATES",
     "GraphBatch",
     "collate_graphs",
     "ConceptBatch",

@@ -34,6 +34,12 @@ class GraphBatch:
     def batch_size(self) -> int:
         return self.node_text.shape[0]
 
+    def shared_object_mask(self) -> torch.Tensor:
+        """[B, B] True where caption j (j != i) has a node with the same text as one of caption i's."""
+        ids = self.node_text.masked_fill(~self.node_mask, -1)  # [B, N]
+        same = (ids[:, None, :, None] == ids[None, :, None, :]) & (ids[:, None, :, None] >= 0)
+        return same.flatten(2).any(-1).fill_diagonal_(False)
+
     def to(self, device) -> GraphBatch:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         for k, v in moved.items():
@@ -71,7 +77,7 @@ def collate_graphs(
     """Pad graphs to the largest node/relation count in the batch (or the given caps).
 
     `counterfactuals` > 0 also fills cf_* with up to that many negatives per caption
-    (SceneGraph.counterfactuals of the capped graph: subject/object swaps, then re-drawn endpoints).
+    (SceneGraph.counterfactuals of the capped graph: subject/object swaps and re-drawn endpoints).
     """
     index: dict[str, int] = {}
 
@@ -112,7 +118,7 @@ def _fill_counterfactuals(batch: GraphBatch, kept: list[SceneGraph], J: int, n_s
     batch.cf_object = batch.rel_object[:, None, :].repeat(1, J, 1)
     batch.cf_mask = torch.zeros(B, J, dtype=torch.bool)
     for b, g in enumerate(kept):
-        for j, cf in enumerate(g.counterfactuals(n_shuffled, seed=seed + b)[:J]):
+        for j, cf in enumerate(g.counterfactuals(J, n_shuffled, seed=seed + b)):
             for k, r in enumerate(cf.relations):  # same relations, same order, new endpoints
                 batch.cf_subject[b, j, k] = r.subject
                 batch.cf_object[b, j, k] = r.object

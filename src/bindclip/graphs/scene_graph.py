@@ -15,6 +15,12 @@ from pathlib import Path
 
 from ..errors import GraphFormatError
 
+# Predicates whose subject and object can be exchanged without changing the scene: a swap of one is
+# not a negative (OC-CLIP's local loss, clip-hn's caption edits).
+SYMMETRIC_PREDICATES = frozenset(
+    {"next to", "near", "beside", "by", "close to", "adjacent to", "touch", "with", "and", "meet"}
+)
+
 
 @dataclass(frozen=True)
 class SGObject:
@@ -78,30 +84,56 @@ class SceneGraph:
         rels[k] = SGRelation(r.object, r.predicate, r.subject)
         return SceneGraph(self.objects, rels, self.caption)
 
-    def counterfactuals(self, n_shuffled: int = 1, seed: int = 0) -> list[SceneGraph]:
-        """Negatives for OC-CLIP's local graph loss, none equal to this graph.
+    def meaning(self) -> tuple:
+        """What a caption can tell apart: the node texts and the relations as (subject text, predicate,
+        object text), a symmetric predicate's endpoints in either order. Two graphs with the same meaning
+        describe the same scene, so one is never a negative of the other."""
+        texts = self.node_texts()
+        rels = []
+        for r in self.relations:
+            s, o = texts[r.subject], texts[r.object]
+            if r.predicate in SYMMETRIC_PREDICATES:
+                s, o = sorted((s, o))
+            rels.append((s, r.predicate, o))
+        return tuple(sorted(texts)), tuple(sorted(rels))
 
-        One graph per relation with that relation's subject and object swapped, plus `n_shuffled`
-        graphs whose relation endpoints are re-drawn at random among the objects. A graph with no
-        relation, or fewer than two objects, has no counterfactual.
+    def counterfactuals(self, limit: int = 3, n_shuffled: int = 2, seed: int = 0) -> list[SceneGraph]:
+        """Negatives for OC-CLIP's local graph loss, each one a scene this graph does not describe.
+
+        Up to `limit` graphs with the same nodes and predicates: up to `n_shuffled` with every
+        relation's endpoints re-drawn at random (fewer where no other place is left for a swap), the
+        rest with one relation's subject and object swapped (relations picked in a seeded order), so a
+        graph with two or more relations gets both kinds. A candidate with this graph's meaning (a
+        swapped symmetric predicate, a swap of two nodes with the same text, a re-draw landing on an
+        equivalent graph) or a repeat is dropped; a graph with no relation or fewer than two objects
+        has none.
         """
-        out: list[SceneGraph] = []
-        for k in range(len(self.relations)):
-            g = self.swapped(k)
-            if not any(g.same_structure(h) for h in (self, *out)):
-                out.append(g)
-        n = len(self.objects)
-        if n < 2 or not self.relations:
-            return out
+        if len(self.objects) < 2 or not self.relations or limit <= 0:
+            return []
         rng = random.Random(seed)
-        for _ in range(n_shuffled):
+        seen = {self.meaning()}
+
+        def new(g: SceneGraph) -> bool:
+            key = g.meaning()
+            if key in seen:
+                return False
+            seen.add(key)
+            return True
+
+        order = rng.sample(range(len(self.relations)), len(self.relations))
+        swaps = [g for g in (self.swapped(k) for k in order) if new(g)]
+        room = limit - 1 if swaps else limit  # a swap, where one exists, always gets a place
+        redraws = self._redraws(max(min(n_shuffled, room), limit - len(swaps)), rng, new)
+        return (swaps[: limit - len(redraws)] + redraws)[:limit]
+
+    def _redraws(self, n: int, rng: random.Random, new) -> list[SceneGraph]:
+        """Up to n graphs whose relations keep their predicates and get random distinct endpoints."""
+        out, k = [], len(self.objects)
+        for _ in range(n):
             for _attempt in range(20):
-                rels = []
-                for r in self.relations:
-                    s, o = rng.sample(range(n), 2)
-                    rels.append(SGRelation(s, r.predicate, o))
+                rels = [SGRelation(*_two(rng, k, r.predicate)) for r in self.relations]
                 g = SceneGraph(self.objects, rels, self.caption)
-                if not any(g.same_structure(h) for h in (self, *out)):
+                if new(g):
                     out.append(g)
                     break
         return out
@@ -159,6 +191,11 @@ class SceneGraph:
         except json.JSONDecodeError as e:
             raise GraphFormatError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
         return cls.from_dict(d, where)
+
+
+def _two(rng: random.Random, n: int, predicate: str) -> tuple[int, str, int]:
+    s, o = rng.sample(range(n), 2)
+    return s, predicate, o
 
 
 def _rel_key(r: SGRelation) -> tuple:

@@ -19,14 +19,13 @@ import re
 import torch
 
 from ..distributed import gather_features, gather_rows
-from ..graphs import SceneGraph
+from ..graphs import SYMMETRIC_PREDICATES, SceneGraph
 from ..losses import ClipLoss
 from .base import on, register
 from .clip import Clip
 
 WORD = re.compile(r"[\w'-]+")
 # predicates whose subject and object can be exchanged without changing the meaning: no swap negative
-SYMMETRIC = {"next to", "near", "beside", "by", "close to", "adjacent to", "touch", "with", "and", "meet"}
 ARTICLE = re.compile(r"\b([Aa]n?) (?=(\w))")
 
 
@@ -117,7 +116,7 @@ class CaptionEditor:
         found = [
             r
             for r in self.graph.relations
-            if r.predicate not in SYMMETRIC
+            if r.predicate not in SYMMETRIC_PREDICATES
             and self.spans[r.subject]
             and self.spans[r.object]
             and r.subject != r.object

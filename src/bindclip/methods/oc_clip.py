@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import ConfigError
 from ..graphs import collate_graphs
 from ..losses import OCClipLoss
 from ..models import OCCLIP, OCClipConfig
@@ -32,7 +33,9 @@ class OCClip(Method):
         )
 
     def build_loss(self, cfg, model, rank, world_size):
-        return OCClipLoss(contrastive_weight=cfg.loss.contrastive_weight, local_weight=cfg.loss.local_weight)
+        if cfg.loss.mask_shared_objects and world_size > 1:  # the mask compares this rank's node texts
+            raise ConfigError("loss.mask_shared_objects: an ablation for single-process runs (world size 1)")
+        return OCClipLoss(cfg.loss.contrastive_weight, cfg.loss.local_weight, cfg.loss.mask_shared_objects)
 
     def text_side(self, cfg, tokenizer, captions, graphs, seed):
         m = cfg.model
@@ -48,7 +51,10 @@ class OCClip(Method):
         }
 
     def forward(self, model, loss_fn, images, text, device):
-        return loss_fn(**model(images, text["graphs"]))
+        out = model(images, text["graphs"])
+        if loss_fn.mask_shared_objects:
+            out["negative_mask"] = text["graphs"].shared_object_mask().to(device)
+        return loss_fn(**out)
 
 
 register(OCClip())

@@ -3,7 +3,9 @@
 Inverted cross-attention: for every patch the softmax runs over the queries (the caption's nodes
 plus K learned default queries that soak up what the caption does not mention), so nodes compete
 for patches; each query's weights are then renormalised over patches and the slot is the weighted
-mean. Slot i belongs to node i by construction; default slots are dropped.
+mean. Slot i belongs to node i by construction; default slots are dropped. `attention="standard"` is
+the ordinary cross-attention the paper compares against (softmax over patches: every node pools the
+image on its own, nothing competes), kept for that ablation.
 
 Pair layouts. Slots depend on the text, so every (caption, image) pair needs its own binding.
   cross:   queries [C, Nq, d] x keys [I, T, d] -> [C, I, Nq, T]  (all captions against all images)
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 @dataclass
 class BindingConfig:
@@ -27,6 +31,7 @@ class BindingConfig:
     patch_layers: int = 1  # self-attention layers over patch tokens before binding
     iterations: int = 1  # rounds of inverted attention; >1 refines queries from their slots
     n_default: int = 4  # learned default queries (the paper: 1; 4 trained more stably here)
+    attention: str = "inverted"  # softmax over queries (nodes compete for patches), or "standard": over patches
     eps: float = 1e-8
 
 
@@ -39,6 +44,10 @@ def pair_einsum(lhs: str, rhs: str, out: str, aligned: bool) -> str:
 class BindingModule(nn.Module):
     def __init__(self, cfg: BindingConfig, patch_width: int, text_width: int):
         super().__init__()
+        if cfg.attention not in ("inverted", "standard"):
+            raise ConfigError(f"model.binding.attention: {cfg.attention!r}; use 'inverted' or 'standard'")
+        if cfg.n_default < 0:
+            raise ConfigError(f"model.binding.n_default: must be >= 0, got {cfg.n_default}")
         self.cfg = cfg
         d = cfg.dim
         self.patch_in = nn.Sequential(nn.LayerNorm(patch_width), nn.Linear(patch_width, d))
@@ -92,10 +101,14 @@ class BindingModule(nn.Module):
             if not qmask.all():  # finite fill: a row with every query masked stays finite, not NaN
                 mask = qmask[..., None] if per_pair else qmask[:, None, :, None]
                 logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
-            attention = logits.softmax(dim=2)  # over queries: nodes compete for each patch
             last = it + 1 == self.cfg.iterations
-            rows = attention[:, :, :n] if last else attention  # default slots are only dropped
-            weights = rows / (rows.sum(dim=-1, keepdim=True) + self.cfg.eps)
+            if self.cfg.attention == "standard":  # each node pools the patches on its own: no competition
+                attention = logits.softmax(dim=-1) * (qmask[..., None] if per_pair else qmask[:, None, :, None])
+                weights = attention[:, :, :n] if last else attention
+            else:
+                attention = logits.softmax(dim=2)  # over queries: nodes compete for each patch
+                rows = attention[:, :, :n] if last else attention  # default slots are only dropped
+                weights = rows / (rows.sum(dim=-1, keepdim=True) + self.cfg.eps)
             if not last:
                 slots = torch.einsum(pair_einsum("xynt", "*td", "xynd", aligned), weights, self.to_v(patches))
                 q = (q if per_pair else q[:, None]) + self.update(slots)

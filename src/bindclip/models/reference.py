@@ -12,17 +12,23 @@ from .oc_clip import OCCLIP, GraphState
 def binding_weights_one_pair(
     model: OCCLIP, patches: torch.Tensor, nodes: torch.Tensor, node_mask: torch.Tensor
 ) -> torch.Tensor:
-    """Inverted attention for one caption and one image: patches [T, d], nodes [N, Dt] -> [N, T]."""
+    """Inverted attention (or, with attention="standard", each query's softmax over the patches) for one
+    caption and one image: patches [T, d], nodes [N, Dt] -> [N, T]."""
     bind = model.binding
     q, qmask = bind.queries(nodes, node_mask)  # [Nq, d]
     keys = bind.to_k(patches)
     for it in range(bind.cfg.iterations):
         weights = torch.zeros(q.shape[0], patches.shape[0])
-        for t in range(patches.shape[0]):  # every patch splits its unit mass among the queries
-            logits = torch.stack([q[n] @ keys[t] for n in range(q.shape[0])]) * bind.cfg.dim**-0.5
-            logits = logits.masked_fill(~qmask, torch.finfo(logits.dtype).min)
-            weights[:, t] = logits.softmax(0)
-        weights = weights / (weights.sum(1, keepdim=True) + bind.cfg.eps)
+        if bind.cfg.attention == "standard":
+            for n in range(q.shape[0]):  # every real query spreads its unit mass over the patches
+                logits = torch.stack([q[n] @ keys[t] for t in range(patches.shape[0])]) * bind.cfg.dim**-0.5
+                weights[n] = logits.softmax(0) * qmask[n]
+        else:
+            for t in range(patches.shape[0]):  # every patch splits its unit mass among the queries
+                logits = torch.stack([q[n] @ keys[t] for n in range(q.shape[0])]) * bind.cfg.dim**-0.5
+                logits = logits.masked_fill(~qmask, torch.finfo(logits.dtype).min)
+                weights[:, t] = logits.softmax(0)
+            weights = weights / (weights.sum(1, keepdim=True) + bind.cfg.eps)
         if it + 1 < bind.cfg.iterations:
             q = q + bind.update(weights @ bind.to_v(patches))
     return weights[: nodes.shape[0]]

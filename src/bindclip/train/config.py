@@ -47,6 +47,7 @@ class DataConfig:
     resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
     train_num_samples: int | None = None  # wds, resampled: samples an epoch (over all streams); unset: a pass's worth
     empty_graphs: str = "caption"  # wds, graph methods: a caption parsed to no object is kept as one node, or "skip"
+    graph_noise: float = 0.0  # share of training graphs given one parser-like error (graphs.noise); evals stay clean
 
     def training_world(self) -> World:
         """The world and held-out split this data config trains on."""
@@ -77,6 +78,7 @@ class OptimConfig:
 @dataclass
 class LossConfig:
     local_weight: float = 1.0  # OC-CLIP local graph loss
+    mask_shared_objects: bool = False  # OC-CLIP ablation: drop in-batch negatives naming one of the caption's objects
     contrastive_weight: float = 1.0
     npc_weight: float = 1.0  # C2LIP
     xac_weight: float = 0.01
@@ -122,6 +124,8 @@ class TrainConfig:
             )
         if self.data.empty_graphs not in ("caption", "skip"):
             raise ConfigError(f"data.empty_graphs: {self.data.empty_graphs!r}; use 'caption' or 'skip'")
+        if not 0.0 <= self.data.graph_noise <= 1.0:
+            raise ConfigError(f"data.graph_noise: a share of graphs in [0, 1], got {self.data.graph_noise}")
         if self.data.source == "wds" and not self.data.shards:
             raise ConfigError("data.shards: needed when data.source is 'wds' (e.g. /data/{00000..00099}.tar)")
         if self.run.precision not in ("auto", "fp32", "bf16"):

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..graphs import ConceptBatch, GraphBatch
+from ..graphs.noise import corrupt_graphs
 from ..methods import get_method
 from ..models.preprocess import normalize
 from ..world.data import hash_seed
@@ -68,8 +69,11 @@ class WorldBatches(Dataset):
 def make_batch(cfg: TrainConfig, tokenizer, images: torch.Tensor, samples: list, seed: int = 0) -> Batch:
     """What the method needs from samples: uint8 pixels [B, 3, S, S] normalised as the backbone expects
     (the same arithmetic as open_clip's ToTensor + Normalize) and the method's text side."""
-    captions = [s.caption for s in samples]
-    text = get_method(cfg.model.method).text_side(cfg, tokenizer, captions, [s.graph for s in samples], seed)
+    method = get_method(cfg.model.method)
+    captions, graphs = [s.caption for s in samples], [s.graph for s in samples]
+    if cfg.data.graph_noise and method.needs_graphs:  # parser noise: the graphs lie, images and captions do not
+        graphs, _ = corrupt_graphs(graphs, cfg.data.graph_noise, seed)
+    text = method.text_side(cfg, tokenizer, captions, graphs, seed)
     return Batch(normalize(images, cfg.model.backbone.resolved_preprocess()), captions, text)
 
 
