@@ -159,7 +159,7 @@ CASES = [
         "probe_epoch",
     ),
     ("demo run unknown", lambda t: ["demo", "--out", str(t / "d"), "--runs", "clip,nope"], "nope"),
-    ("report folder empty", lambda t: ["report", str(t)], "neither demo.json"),
+    ("report folder empty", lambda t: ["report", str(t)], "no demo.json, study.json or training run"),
     ("report json malformed", lambda t: ["report", str(t)] if write(t / "demo.json", "{") else [], "demo.json"),
     ("world colour unknown", lambda t: ["world", "preview", "-o", str(t / "p.png"), "--colours", "red,mauve"], "mauve"),
     ("sugarcrepe folder missing", lambda t: ["eval-graphs", str(t / "sc")], "sc"),

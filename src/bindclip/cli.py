@@ -27,6 +27,8 @@ from .methods import method_names
 from .probes import suite
 from .probes.scratch import coverage_sweep
 from .report import comparison_table, report_run
+from .report.tables import study_table
+from .study import STUDIES, get_study, run_study
 from .train import load_config, train
 from .train.annotate import annotate_shards
 from .train.config import resume_config
@@ -290,6 +292,21 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    study = get_study(args.name)
+    budgets = args.budgets.split(",") if args.budgets else None
+    unknown = [b for b in budgets or [] if b not in study.budgets]
+    if unknown:
+        raise ConfigError(f"--budgets: unknown {unknown}; {study.name} has {', '.join(study.budgets)}")
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+    out = Path(args.out or f"runs/studies/{study.name}")
+    doc = run_study(study, out, args.seeds, budgets, args.world_n, args.overrides)
+    print(study_table(doc))
+    print(f"report: {out / 'report.html'}  (JSON: {out / 'study.json'}, table: {out / 'study.md'})")
+    return 0
+
+
 def cmd_report(args) -> int:
     path = report_run(args.run_dir, args.output)
     print(f"wrote {path}")
@@ -458,7 +475,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every training")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("report", help="rebuild RUN_DIR/report.html from a demo's or a training run's JSON")
+    p = sub.add_parser("study", help=f"a question over seeds with intervals: {', '.join(STUDIES)}")
+    p.add_argument("name", metavar="NAME", help=f"one of {', '.join(STUDIES)}")
+    p.add_argument("--seeds", type=int, help="training seeds per variant and budget (default: the study's, 8)")
+    p.add_argument("--out", help="study folder (default runs/studies/NAME); finished runs in it are reused")
+    p.add_argument("--budgets", help="comma-separated subset of the study's budgets (local-loss: demo,small)")
+    p.add_argument("--world-n", type=int, default=200, help="items per world test")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every training")
+    p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("report", help="rebuild RUN_DIR/report.html from a demo's, a study's or a run's JSON")
     p.add_argument("run_dir")
     p.add_argument("--output", help="HTML path (default RUN_DIR/report.html)")
     p.set_defaults(func=cmd_report)
@@ -466,7 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    ap = build_parser()
+    args, extra = ap.parse_known_args(argv)
+    # argparse gives a trailing key=value list nothing once a positional before it (study NAME) has
+    # matched: overrides after options land here and belong to the command's overrides
+    if extra and isinstance(getattr(args, "overrides", None), list) and all("=" in e and e[0] != "-" for e in extra):
+        args.overrides += extra
+    elif extra:
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except (BindclipError, OSError) as e:  # what the user gave, or a file the system could not open

@@ -34,6 +34,7 @@ from .probes import suite
 from .probes.scratch import coverage_sweep
 from .report import read_curves, write_report
 from .train import load_config, train
+from .train.checkpoint import finished_run
 from .version import __version__
 
 # run name -> (method, config overrides); every run also gets the demo's shared overrides
@@ -84,22 +85,13 @@ def train_config(name: str, cfg: DemoConfig):
     return load_config(None, [*extra, *cfg.overrides], method=method, preset=PRESET)
 
 
-def finished(run_dir: Path, steps: int) -> bool:
-    """A run that reached its last step (its metrics and last.pt say so) is reused, not retrained."""
-    metrics = run_dir / "metrics.jsonl"
-    if not (metrics.is_file() and (run_dir / "checkpoints" / "last.pt").is_file()):
-        return False
-    lines = metrics.read_text().splitlines()
-    return bool(lines) and json.loads(lines[-1])["step"] >= steps
-
-
 def train_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
     out = {}
     for name in cfg.runs:
         tc = train_config(name, cfg)
         run_dir = cfg.out / "runs" / name
         t = time.time()
-        if finished(run_dir, tc.run.steps):
+        if finished_run(run_dir, tc.run.steps):
             progress.stage(f"train {name}: reusing {run_dir}")
         else:
             progress.stage(f"train {name} ({tc.model.method}, {tc.run.steps} steps)")

@@ -45,3 +45,15 @@ def test_a_method_must_define_its_four_parts():
 
     with pytest.raises(TypeError, match="abstract"):
         ModelOnly()
+
+
+@pytest.mark.parametrize("name", ["c2lip", "oc-clip+c2lip"])
+def test_concept_positives_by_text_or_by_owner(name):
+    for choice, by_text in (("text", True), ("owner", False)):
+        cfg = load_config(None, [f"loss.concept_positives={choice}"], method=name, preset="world-small")
+        method = get_method(name)
+        loss = method.build_loss(cfg, method.build_model(cfg), 0, 1)
+        concepts = loss.concepts if hasattr(loss, "concepts") else loss
+        assert concepts.match_phrase_text is by_text
+    with pytest.raises(ConfigError, match="loss.concept_positives"):
+        load_config(None, ["loss.concept_positives=both"], method=name, preset="world-small")

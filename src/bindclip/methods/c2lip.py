@@ -22,7 +22,12 @@ class C2Lip(Method):
         lc = cfg.loss
         sigmoid = lc.sigmoid if lc.sigmoid is not None else model.backbone.logit_bias is not None
         return C2LipLoss(
-            sigmoid=sigmoid, npc_weight=lc.npc_weight, xac_weight=lc.xac_weight, rank=rank, world_size=world_size
+            sigmoid=sigmoid,
+            npc_weight=lc.npc_weight,
+            xac_weight=lc.xac_weight,
+            match_phrase_text=lc.concept_positives == "text",
+            rank=rank,
+            world_size=world_size,
         )
 
     def text_side(self, cfg, tokenizer, captions, graphs, seed):

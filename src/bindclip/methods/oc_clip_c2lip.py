@@ -19,6 +19,7 @@ class OCClipC2Lip(OCClip):
             npc_weight=lc.npc_weight,
             xac_weight=lc.xac_weight,
             caption_weight=0.0,
+            match_phrase_text=lc.concept_positives == "text",
             rank=rank,
             world_size=world_size,
         )

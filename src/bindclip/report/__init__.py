@@ -17,7 +17,7 @@ from ..atomic import write_text
 from ..errors import ReportError
 from . import figures
 from .paper import SOURCES
-from .tables import comparison_rows, comparison_table
+from .tables import comparison_rows, comparison_table, study_rows
 
 
 def _table(results: dict) -> dict:
@@ -43,8 +43,41 @@ def _probe_table(probes: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def study_view(doc: dict) -> dict:
+    """A study document as the template's study section: question, a table per budget, the figure."""
+    tables = []
+    for budget in doc["budgets"]:
+        header, rows = study_rows(doc, budget)
+        run = next(r for r in doc["runs"] if r["budget"] == budget)
+        tables.append(
+            {
+                "title": f"budget {budget}: {run['steps']} steps x batch {run['batch_size']}, {doc['seeds']} seeds",
+                "header": header,
+                "rows": rows,
+            }
+        )
+    return {"name": doc["study"], "question": doc["question"], "tables": tables, "figure": figures.study(doc)}
+
+
+def study_context(doc: dict) -> dict:
+    variants = {n: {"method": v["method"], "overrides": v["overrides"]} for n, v in doc["variants"].items()}
+    return {
+        "title": f"bindclip study: {doc['study']}",
+        "subtitle": f"{doc['question']} Preset {doc['preset']}, every run evaluated on the world's held-out tests.",
+        "sources": dict(SOURCES),
+        "studies": [study_view(doc)],
+        "config": json.dumps(
+            {"variants": variants, "budgets": doc["budgets"], "overrides": doc["overrides"]}, indent=1
+        ),
+        "config_note": "Each variant's method and overrides on the preset; each budget's overrides.",
+        "versions": json.dumps({"machine": doc.get("machine", {}), "seconds": doc.get("seconds")}, indent=1),
+    }
+
+
 def context(doc: dict) -> dict:
-    """The template's variables from a demo or run document."""
+    """The template's variables from a demo, run or study document."""
+    if doc.get("kind") == "bindclip-study":
+        return study_context(doc)
     demo = doc.get("kind") == "bindclip-demo"
     ctx = {
         "title": "bindclip demo report" if demo else f"bindclip run report: {', '.join(doc['runs'])}",
@@ -101,6 +134,7 @@ def context(doc: dict) -> dict:
             for n, r in doc["probes"].items()
             if "complexity" in r
         ]
+    ctx["studies"] = [study_view(s) for s in doc.get("studies", [])]
     sweep = doc.get("from_scratch")
     if sweep:
         ctx["coverage"] = figures.coverage(sweep)
@@ -162,18 +196,24 @@ def run_document(run_dir: Path) -> dict:
     }
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not valid JSON ({e})") from None
+
+
 def report_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Rebuild RUN_DIR/report.html from RUN_DIR/demo.json, or from a training run's config.json and
-    metrics.jsonl."""
+    """Rebuild RUN_DIR/report.html from RUN_DIR/demo.json (with every study in RUN_DIR/studies/*/),
+    a study's study.json, or a training run's config.json and metrics.jsonl."""
     run_dir = Path(run_dir)
-    demo = run_dir / "demo.json"
-    if demo.is_file():
-        try:
-            doc = json.loads(demo.read_text())
-        except json.JSONDecodeError as e:
-            raise ReportError(f"{demo}: not valid JSON ({e})") from None
+    if (run_dir / "demo.json").is_file():
+        doc = _read_json(run_dir / "demo.json")
+        doc["studies"] = [_read_json(p) for p in sorted(run_dir.glob("studies/*/study.json"))]
+    elif (run_dir / "study.json").is_file():
+        doc = _read_json(run_dir / "study.json")
     elif (run_dir / "config.json").is_file() and (run_dir / "metrics.jsonl").is_file():
         doc = run_document(run_dir)
     else:
-        raise ReportError(f"{run_dir}: neither demo.json nor a training run (config.json + metrics.jsonl)")
+        raise ReportError(f"{run_dir}: no demo.json, study.json or training run (config.json + metrics.jsonl)")
     return write_report(doc, out or run_dir / "report.html")

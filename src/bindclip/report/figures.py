@@ -9,7 +9,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from .plots import complexity_plot, coverage_plot, pyplot
+from .plots import complexity_plot, coverage_plot, pyplot, study_plot
 
 
 def _encode(fig) -> str:
@@ -102,3 +102,7 @@ def complexity(result: dict, title: str) -> str:
 
 def coverage(sweep: dict) -> str:
     return _from_plot(coverage_plot, sweep)
+
+
+def study(doc: dict) -> str:
+    return _from_plot(study_plot, doc)

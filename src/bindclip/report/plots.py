@@ -61,3 +61,37 @@ def coverage_plot(result: dict, path):
     fig.savefig(path, format="png")
     plt.close(fig)
     return path
+
+
+def study_plot(doc: dict, path):
+    """A study's headline metric: a panel per budget, per variant every seed as a dot and the mean
+    with its 95 % interval; the learned threshold as a dashed line."""
+    plt = pyplot()
+    head, budgets, variants = doc["metrics"][0], list(doc["budgets"]), list(doc["variants"])
+    fig, axes = plt.subplots(
+        1, len(budgets), figsize=(1.2 + 1.5 * len(variants) * len(budgets), 3.8), dpi=110, squeeze=False
+    )
+    rng = np.random.default_rng(0)
+    for ax, budget in zip(axes[0], budgets):
+        for x, name in enumerate(variants):
+            m = doc["summary"][budget][name]["metrics"][head]
+            seeds = np.asarray(m["per_seed"])
+            ax.scatter(x + rng.uniform(-0.12, 0.12, len(seeds)), seeds, s=14, alpha=0.6, color="tab:blue")
+            if m.get("lo") is not None:
+                ax.errorbar(
+                    x + 0.25,
+                    m["mean"],
+                    yerr=[[m["mean"] - m["lo"]], [m["hi"] - m["mean"]]],
+                    fmt="o",
+                    color="k",
+                    capsize=4,
+                )
+        if doc.get("learned_at") is not None:
+            ax.axhline(doc["learned_at"], ls="--", color="grey", lw=0.8)
+        ax.set_xticks(range(len(variants)), variants, rotation=20, fontsize=8)
+        ax.set(title=f"{doc['study']}: budget {budget}", ylabel=f"held-out {head} (%)", ylim=(-2, 102))
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path

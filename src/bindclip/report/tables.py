@@ -32,10 +32,60 @@ def comparison_rows(results: dict[str, dict[str, dict]]) -> tuple[list[str], lis
 
 def comparison_table(results: dict[str, dict[str, dict]], markdown: bool = False) -> str:
     """comparison_rows as aligned text, or as a Markdown table."""
-    header, rows = comparison_rows(results)
+    return text_table(*comparison_rows(results), markdown=markdown)
+
+
+def text_table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
+    """Rows as aligned text (first column left, the rest right), or as a Markdown table."""
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]) + "\n"
+
+
+def interval(m: dict, digits: int = 1) -> str:
+    """ "mean [lo, hi]" from a study's {"mean", "lo", "hi"}."""
+    if m.get("lo") is None:
+        return f"{m['mean']:.{digits}f}"
+    return f"{m['mean']:.{digits}f} [{m['lo']:.{digits}f}, {m['hi']:.{digits}f}]"
+
+
+def study_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of one budget of a study: a row per variant; the headline metric's mean with its
+    95 % interval, per-seed values and paired difference from the first variant, the learned rate
+    with its Wilson interval, and the other metrics' means with intervals."""
+    head, *others = doc["metrics"]
+    learned = doc.get("learned_at")
+    first = next(iter(doc["variants"]))
+    header = ["variant", f"{head} (95% CI)", "per seed", f"minus {first} (paired)"]
+    header += [f"learned (>= {learned:g})"] if learned is not None else []
+    header += [f"{m} (95% CI)" for m in others]
+    rows = []
+    for name, row in doc["summary"][budget].items():
+        m = row["metrics"]
+        cells = [name, interval(m[head]), " ".join(f"{v:g}" for v in m[head]["per_seed"])]
+        cells.append(interval(row["difference"]) if "difference" in row else "-")
+        if learned is not None:
+            r = row["learned"]
+            cells.append(f"{r['k']}/{r['n']} [{r['lo']:.2f}, {r['hi']:.2f}]")
+        cells += [interval(m[o]) for o in others]
+        rows.append(cells)
+    return header, rows
+
+
+def study_table(doc: dict, markdown: bool = False) -> str:
+    """Every budget of a study: its settings, then its table."""
+    parts = []
+    for budget in doc["budgets"]:
+        runs = [r for r in doc["runs"] if r["budget"] == budget]
+        steps, batch = runs[0]["steps"], runs[0]["batch_size"]
+        title = (
+            f"{doc['study']}, budget {budget} ({steps} steps x batch {batch}, {doc['seeds']} seeds, "
+            f"{doc['world_n']} items per test)"
+        )
+        parts.append(
+            (f"**{title}**" if markdown else title) + "\n\n" + text_table(*study_rows(doc, budget), markdown=markdown)
+        )
+    return "\n".join(parts)

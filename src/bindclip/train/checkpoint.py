@@ -8,6 +8,7 @@ weights_only=True.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -80,3 +81,13 @@ def prune(directory: Path, keep: int) -> None:
     steps = sorted(directory.glob("step-*.pt"))
     for old in steps[:-keep] if keep > 0 else steps:
         old.unlink()
+
+
+def finished_run(run_dir: str | Path, steps: int) -> bool:
+    """A run that reached `steps` (its metrics and last.pt say so): callers reuse it, not retrain it."""
+    run_dir = Path(run_dir)
+    metrics = run_dir / "metrics.jsonl"
+    if not (metrics.is_file() and (run_dir / "checkpoints" / "last.pt").is_file()):
+        return False
+    lines = metrics.read_text().splitlines()
+    return bool(lines) and json.loads(lines[-1])["step"] >= steps

@@ -83,6 +83,7 @@ class LossConfig:
     npc_weight: float = 1.0  # C2LIP
     xac_weight: float = 0.01
     sigmoid: bool | None = None  # C2LIP's caption/concept form; None: sigmoid iff the model has a logit bias
+    concept_positives: str = "text"  # C2LIP: a phrase's positives are images with its text, or only its "owner"
 
 
 @dataclass
@@ -122,6 +123,8 @@ class TrainConfig:
                 f"must be > 0, got {self.data.train_num_samples}; without resampling an epoch is one "
                 f"pass over the shards"
             )
+        if self.loss.concept_positives not in ("text", "owner"):
+            raise ConfigError(f"loss.concept_positives: {self.loss.concept_positives!r}; use 'text' or 'owner'")
         if self.data.empty_graphs not in ("caption", "skip"):
             raise ConfigError(f"data.empty_graphs: {self.data.empty_graphs!r}; use 'caption' or 'skip'")
         if not 0.0 <= self.data.graph_noise <= 1.0:
@@ -250,6 +253,14 @@ def read_run_config(path: str | Path) -> TrainConfig:
 
 # what a resumed run may change from its config.json: how long it runs and how it logs, saves and computes
 RESUME_MAY_CHANGE = ("run.steps", "run.log_every", "run.save_every", "run.keep", "run.threads", "run.device")
+
+
+def changed_keys(run_dir: str | Path, cfg: TrainConfig, may_differ=RESUME_MAY_CHANGE) -> list[str]:
+    """The keys (besides `may_differ`) on which the run in `run_dir` differs from `cfg`: a run reused
+    as the result of `cfg` must have been trained by it."""
+    saved = _leaves(read_run_config(Path(run_dir) / "config.json").to_dict())
+    asked = _leaves(cfg.resolved().to_dict())
+    return sorted(k for k in asked if k not in may_differ and saved.get(k) != asked[k])
 
 
 def _leaves(d: dict, prefix: str = "") -> dict:

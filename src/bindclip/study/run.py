@@ -1,0 +1,180 @@
+"""`bindclip study NAME`: train a study's grid (budgets x variants x seeds), evaluate every run on the
+world's held-out tests, and summarise over seeds with intervals.
+
+    OUT/runs/<budget>/<variant>/seed-<k>/      a training run, and its world_eval.json
+    OUT/study.json                             every run's figures and the summary (rebuilds the rest)
+    OUT/study.md, OUT/study.png, OUT/report.html
+
+A run that finished with the same config is reused, its evaluation too, so an interrupted study picks
+up where it stopped and `--seeds 12` after `--seeds 8` trains only the four new seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..atomic import write_json, write_text
+from ..errors import StaleCacheError
+from ..eval.run import evaluate
+from ..eval.scorer import load_scorer
+from ..report import write_report
+from ..report.plots import study_plot
+from ..report.tables import study_table
+from ..train import load_config, train
+from ..train.checkpoint import finished_run
+from ..train.config import changed_keys
+from ..version import __version__
+from .specs import Study, Variant
+from .stats import mean_interval, paired_difference, rate_interval
+
+PRESET = "world-small"
+# what may differ between a reused run and the study's config: not run.steps, since a run resumed
+# to more steps has another learning-rate schedule than one trained to that length
+HOW_IT_RUNS = ("run.log_every", "run.save_every", "run.keep", "run.threads", "run.device")
+
+
+def study_config(study: Study, budget: str, variant: Variant, seed: int, overrides: list[str] = ()):
+    over = [*study.budgets[budget], *variant.overrides, f"run.seed={seed}", "run.keep=0", *overrides]
+    return load_config(None, over, method=variant.method, preset=PRESET)
+
+
+def train_once(cfg, run_dir: Path, log) -> float:
+    """Train unless a finished run of this very config is there; returns the seconds spent."""
+    if (run_dir / "config.json").is_file():
+        changed = changed_keys(run_dir, cfg, may_differ=HOW_IT_RUNS)
+        if changed:
+            raise StaleCacheError(
+                f"{run_dir}: holds a run of another config (differs in {', '.join(changed[:5])}); "
+                "choose another --out or delete that run"
+            )
+    if finished_run(run_dir, cfg.run.steps):
+        log(f"reusing {run_dir}")
+        return 0.0
+    t = time.time()
+    log(f"training {run_dir} ({cfg.model.method}, {cfg.run.steps} steps x batch {cfg.data.batch_size})")
+    train(cfg, run_dir, resume=(run_dir / "checkpoints" / "last.pt").is_file(), progress=False)
+    return round(time.time() - t, 1)
+
+
+def evaluate_once(run_dir: Path, world_n: int) -> dict:
+    """The run on every world test (world_eval.json, reused when it was made with the same world_n
+    at the run's last step)."""
+    path, step = run_dir / "world_eval.json", last_metrics(run_dir)["step"]
+    if path.is_file():
+        done = json.loads(path.read_text())
+        if done.get("world_n") == world_n and done.get("step") == step:
+            return done["results"]
+    scorer = load_scorer(str(run_dir))
+    results = evaluate(scorer, ["world"], world_n=world_n)
+    write_json(path, {"world_n": world_n, "step": step, "results": results})
+    return results
+
+
+def last_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def run_study(
+    study: Study,
+    out: str | Path,
+    seeds: int | None = None,
+    budgets: list[str] | None = None,
+    world_n: int = 200,
+    overrides: list[str] = (),
+) -> dict:
+    out = Path(out)
+    seeds = seeds or study.seeds
+    budgets = budgets or list(study.budgets)
+    t0, runs = time.time(), []
+    total, k = len(budgets) * len(study.variants) * seeds, 0
+
+    def log(text: str) -> None:
+        print(f"[study {study.name} {time.time() - t0:6.0f}s] {k}/{total} {text}", file=sys.stderr, flush=True)
+
+    for budget in budgets:
+        for seed in range(seeds):  # seed-major: a stopped study has every variant at the seeds it reached
+            for variant in study.variants:
+                k += 1
+                run_dir = out / "runs" / budget / variant.name / f"seed-{seed}"
+                cfg = study_config(study, budget, variant, seed, overrides)
+                train_s = train_once(cfg, run_dir, log)
+                t = time.time()
+                results = evaluate_once(run_dir, world_n)
+                runs.append(
+                    {
+                        "budget": budget,
+                        "variant": variant.name,
+                        "seed": seed,
+                        "dir": str(run_dir),
+                        "steps": cfg.run.steps,
+                        "batch_size": cfg.data.batch_size,
+                        "train_s": train_s,
+                        "eval_s": round(time.time() - t, 1),
+                        "final_loss": last_metrics(run_dir).get("loss"),
+                        "accuracy": {
+                            key.split("/", 1)[1]: round(100 * r["accuracy"], 1)
+                            for key, r in results.items()
+                            if "accuracy" in r and key.startswith("world/")
+                        },
+                    }
+                )
+    doc = {
+        "kind": "bindclip-study",
+        "study": study.name,
+        "question": study.question,
+        "preset": PRESET,
+        "overrides": list(overrides),
+        "seeds": seeds,
+        "world_n": world_n,
+        "metrics": list(study.metrics),
+        "learned_at": study.learned_at,
+        "variants": {
+            v.name: {"method": v.method, "overrides": list(v.overrides), "note": v.note} for v in study.variants
+        },
+        "budgets": {b: list(study.budgets[b]) for b in budgets},
+        "summary": summarise(study, runs, budgets),
+        "runs": runs,
+        "seconds": round(time.time() - t0, 1),
+        "machine": {"platform": platform.platform(), "threads": torch.get_num_threads(), "bindclip": __version__},
+    }
+    write_study(doc, out)
+    return doc
+
+
+def summarise(study: Study, runs: list[dict], budgets: list[str]) -> dict:
+    """Per budget and variant: each metric's mean with its bootstrap interval and per-seed values, the
+    headline metric's difference from the first variant (paired by seed) and its learned rate."""
+    headline, out = study.metrics[0], {}
+    for budget in budgets:
+        mine = [r for r in runs if r["budget"] == budget]
+        per_variant = {
+            v.name: sorted((r for r in mine if r["variant"] == v.name), key=lambda r: r["seed"]) for v in study.variants
+        }
+        reference = [r["accuracy"][headline] for r in per_variant[study.variants[0].name]]
+        rows = {}
+        for name, rs in per_variant.items():
+            row = {"metrics": {}}
+            for m in study.metrics:
+                values = [r["accuracy"][m] for r in rs]
+                row["metrics"][m] = {**mean_interval(values), "per_seed": values}
+            values = [r["accuracy"][headline] for r in rs]
+            if name != study.variants[0].name and len(values) == len(reference):
+                row["difference"] = paired_difference(values, reference)
+            if study.learned_at is not None:
+                row["learned"] = rate_interval(sum(v >= study.learned_at for v in values), len(values))
+            rows[name] = row
+        out[budget] = rows
+    return out
+
+
+def write_study(doc: dict, out: Path) -> None:
+    write_json(out / "study.json", doc)
+    write_text(out / "study.md", study_table(doc, markdown=True))
+    study_plot(doc, out / "study.png")
+    write_report(doc, out / "report.html")

@@ -1,0 +1,98 @@
+"""The studies: each a question, the variants that answer it and the budgets it is asked at.
+
+A variant is a method plus config overrides on the world-small preset; a budget is more overrides
+(batch, steps). Every (budget, variant, seed) trains on the same world and held-out split, and each
+seed gives every variant the same batches, so variants differ only in what the study varies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    method: str
+    overrides: tuple[str, ...] = ()
+    note: str = ""  # what the variant is, for the table
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    question: str
+    variants: tuple[Variant, ...]
+    budgets: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"demo": ()})
+    metrics: tuple[str, ...] = ("swap-relation", "swap-attribute")  # world tests in the table, headline first
+    learned_at: float | None = None  # a run "learned" when the headline metric reaches this (percent)
+    seeds: int = 8
+
+
+DEMO, SMALL = (), ("data.batch_size=32", "run.steps=120")  # the demo's budget; the ablation benchmark's
+OC = "oc-clip"
+
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        Study(
+            "local-loss",
+            "Does OC-CLIP need its local graph loss to learn relation direction? (the paper's ablation)",
+            (
+                Variant("oc-clip", OC, (), "global + local graph loss, as in the paper"),
+                Variant("no-local", OC, ("loss.local_weight=0",), "global loss only"),
+                Variant(
+                    "no-local-no-shared",
+                    OC,
+                    ("loss.local_weight=0", "loss.mask_shared_objects=true"),
+                    "global loss only, in-batch negatives naming one of the caption's objects masked",
+                ),
+            ),
+            budgets={"demo": DEMO, "small": SMALL},
+            metrics=("swap-relation", "swap-attribute", "replace-relation"),
+            learned_at=90.0,
+        ),
+        Study(
+            "attention",
+            "Does binding need nodes to compete for patches, and default queries to soak up the rest?",
+            (
+                Variant("inverted-4", OC, (), "softmax over queries, 4 default queries (bindclip's default)"),
+                Variant("inverted-1", OC, ("model.binding.n_default=1",), "1 default query (the paper's)"),
+                Variant("inverted-0", OC, ("model.binding.n_default=0",), "no default query"),
+                Variant("standard", OC, ("model.binding.attention=standard",), "softmax over patches"),
+            ),
+            metrics=("swap-attribute", "swap-relation", "replace-attribute"),
+            learned_at=90.0,
+        ),
+        Study(
+            "parser-noise",
+            "What do parser errors in the training graphs cost on clean held-out tests?",
+            tuple(
+                Variant(f"p={p}", OC, (f"data.graph_noise={p}",), f"{p:.0%} of training graphs corrupted")
+                for p in (0.0, 0.1, 0.2, 0.4)
+            ),
+            metrics=("swap-relation", "swap-attribute", "replace-attribute", "replace-relation"),
+            learned_at=90.0,
+        ),
+        Study(
+            "baselines",
+            "Which method binds at an equal budget?",
+            (
+                Variant("clip", "clip", (), "contrastive loss on pooled features"),
+                Variant("clip-hn", "clip-hn", (), "CLIP with rule-based hard negative captions"),
+                Variant("c2lip", "c2lip", (), "CLIP with C2LIP's concept losses"),
+                Variant("oc-clip", OC, (), "OC-CLIP"),
+            ),
+            metrics=("swap-attribute", "swap-relation", "replace-attribute", "count"),
+            learned_at=90.0,
+        ),
+    )
+}
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ConfigError(f"study {name!r}: choose one of {', '.join(STUDIES)}")
+    return STUDIES[name]
