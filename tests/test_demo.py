@@ -78,20 +78,10 @@ def test_bars_report_a_miss_plainly():
     bars = {b["bar"]: b for b in check_bars({"results": res, "seconds": {"total": 1500}})}
     assert bars["OC-CLIP minus CLIP, held-out swap-attribute"]["passed"] is False  # 20 pts
     assert bars["OC-CLIP minus CLIP, held-out swap-relation"]["passed"] is True
-    assert bars["no-local-loss ablation: relations collapse"]["passed"] is True
+    assert not any(b.startswith("no-local") for b in bars)  # a rate over seeds: bindclip study local-loss
     assert bars["demo wall time (after the venv is built)"]["passed"] is False
 
 
 def test_demo_cli_rejects_an_unknown_run(capsys):
     assert main(["demo", "--runs", "clip,nope"]) == 2
     assert "nope" in capsys.readouterr().err and all(r in RUNS for r in ("clip", "oc-clip"))
-
-
-def test_an_ablation_that_keeps_relations_is_a_miss_with_its_margins():
-    res = {
-        "oc-clip": {"world/swap-relation": {"accuracy": 0.995, "mean_margin": 0.38}},
-        "oc-clip-no-local": {"world/swap-relation": {"accuracy": 0.99, "mean_margin": 0.33}},
-    }
-    bar = next(b for b in check_bars({"results": res, "seconds": {}}) if b["bar"].startswith("no-local"))
-    assert bar["passed"] is False
-    assert "0.330" in bar["measured"] and "0.380" in bar["measured"] and "docs/results.md" in bar["note"]

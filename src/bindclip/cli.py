@@ -7,7 +7,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -24,8 +24,9 @@ from .graphs.captions import read_captions
 from .graphs.parse import make_parser
 from .graphs.score import read_factual_csv, score_graphs
 from .methods import method_names
+from .overrides import from_dict, merge, parse_overrides
 from .probes import suite
-from .probes.scratch import coverage_sweep
+from .probes.scratch import ScratchConfig, coverage_sweep
 from .report import comparison_table, report_run
 from .report.tables import study_table
 from .study import STUDIES, get_study, run_study
@@ -245,8 +246,11 @@ def cmd_probe(args) -> int:
     out = Path(args.out)
     if args.probe_command == "from-scratch":
         sizes = suite.sizes_with("quick", args.set or []) if args.complexity else None
+        base = from_dict(ScratchConfig, merge(asdict(ScratchConfig()), parse_overrides(args.arch)), where="--arch")
+        if args.factored:
+            base = replace(base, tied=True, factored=True)
         res = coverage_sweep(
-            out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps, complexity_sizes=sizes
+            out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps, base, complexity_sizes=sizes
         )
         print(json.dumps({"coverage": [(p["coverage"], p["mean"]) for p in res["points"]]}))
         return 0
@@ -463,6 +467,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the complexity analysis on the embeddings of the coverage-0.8 model",
     )
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="complexity sizes, as for probe all")
+    e.add_argument(
+        "--factored",
+        action="store_true",
+        help="one shared tower, a scene the mean of its objects' codes (builds additivity in; not the paper's)",
+    )
+    e.add_argument(
+        "--arch",
+        action="append",
+        metavar="KEY=VALUE",
+        help="model and training settings (ScratchConfig): width=256, layers=6, batch_size=512, lr=3e-5 ...",
+    )
     e.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("demo", help="the main job: train every method on the world, evaluate, probe, report")

@@ -107,3 +107,11 @@ def read_config_file(path: str | Path) -> dict:
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({e})") from None
     return d or {}
+
+
+def parse_overrides(items) -> dict:
+    """KEY=VALUE strings merged into one nested dict, later ones winning."""
+    given: dict = {}
+    for item in items or ():
+        given = merge(given, parse_override(item))
+    return given

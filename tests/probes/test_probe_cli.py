@@ -79,6 +79,7 @@ def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
     assert (tmp_path / "coverage.png").is_file() and res["reported"] == "final step"
     assert res["complexity"]["coverage"] == 0.9 and list(res["complexity"]["curves"]) == ["linear", "product"]
     assert (tmp_path / "complexity_scratch.png").is_file()
+    assert (res["config"]["tied"], res["config"]["factored"]) == (False, False)  # the paper's two towers
 
     from bindclip.probes.suite import attach_scratch
 
@@ -87,3 +88,12 @@ def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
     attach_scratch(results, tmp_path, out)
     assert results["from_scratch"]["points"] == res["points"] and results["plots"] == ["coverage.png"]
     assert (out / "coverage.png").is_file()
+
+
+def test_from_scratch_options_set_the_architecture(tmp_path, capsys):
+    argv = ["probe", "from-scratch", "--coverage", "0.5", "--seeds", "1", "--steps", "2"]
+    assert main(argv + ["--out", str(tmp_path / "f"), "--factored", "--arch", "width=32", "--arch", "layers=1"]) == 0
+    cfg = json.loads((tmp_path / "f" / "coverage.json").read_text())["config"]
+    assert (cfg["tied"], cfg["factored"], cfg["width"], cfg["layers"]) == (True, True, 32, 1)
+    assert main(argv + ["--out", str(tmp_path / "g"), "--arch", "depth=3"]) == 2
+    assert "depth" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import torch
 from bindclip.probes.additivity import additivity
 from bindclip.probes.complexity import complexity, fit_family, object_split
 from bindclip.probes.encoders import embed
+from bindclip.probes.fit import Plateau, fit
 from bindclip.probes.interventions import interventions
 from bindclip.probes.linear import multi_hot, run_probes, set_separation
 from bindclip.probes.scenes import text_scenes, world_scenes
@@ -75,8 +76,10 @@ def test_product_binding_is_recovered_by_the_product_family_not_the_linear_one()
         y = x[test_idx]
         return (1 - ((y - pred) ** 2).sum() / ((y - y.mean(0)) ** 2).sum()).item()
 
-    assert r2(fit_family("product", s, x, train_idx, epochs=400, lr=3e-2)) > 0.85  # scenes of unseen objects
-    assert r2(fit_family("linear", s, x, train_idx, epochs=400)) < 0.5
+    product, record = fit_family("product", s, x, train_idx, epochs=400, lr=3e-2)
+    assert r2(product) > 0.85 and record["epochs"] == 400 and record["converged"] is None  # fixed epochs
+    linear, record = fit_family("linear", s, x, train_idx, epochs=400)
+    assert r2(linear) < 0.5 and record["converged"] is True  # least squares: exact
 
 
 def test_complexity_on_an_additive_world_generalises_with_the_linear_family():
@@ -86,6 +89,30 @@ def test_complexity_on_an_additive_world_generalises_with_the_linear_family():
     res = complexity(x, s, probes, families=("linear", "mlp-128"), fractions=(0.5, 0.9), epochs=100)
     assert [p["fraction"] for p in res["curves"]["linear"]] == [0.5, 0.9]
     assert res["real_embeddings"][-1]["object_acc"] > 0.8 and res["sizes"]["reported"] == "final epoch"
+    assert res["sizes"]["plateau"] is None and not res["sizes"]["all_converged"]  # fixed epochs: unknown
+
+
+def test_complexity_fits_until_the_training_loss_stops_improving():
+    s = text_scenes(6)
+    x = additive_embeddings(s)
+    probes, _ = run_probes(x, s, epochs=300)
+    res = complexity(
+        x, s, probes, families=("mlp-128",), fractions=(0.9,), epochs=2000, batch_size=64, plateau=Plateau(patience=3)
+    )
+    point = res["curves"]["mlp-128"][0]
+    assert point["converged"] is True and 12 < point["epochs"] < 2000  # four halvings, each after 3 flat epochs
+    assert point["r2_train"] > 0.95 and point["train_loss"] < 0.05 and res["sizes"]["all_converged"]
+    capped = complexity(x, s, probes, families=("mlp-128",), fractions=(0.9,), epochs=3, plateau=Plateau())
+    assert capped["curves"]["mlp-128"][0]["converged"] is False and capped["curves"]["mlp-128"][0]["epochs"] == 3
+
+
+def test_plateau_fit_stops_once_the_rate_has_halved_enough():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(8))
+    target = torch.randn(8)
+    record = fit([w], lambda rows: ((w - target) ** 2).mean(), 1, 5000, 0.1, plateau=Plateau(patience=5))
+    assert record["converged"] is True and record["epochs"] < 5000 and record["train_loss"] < 1e-3
+    assert torch.allclose(w, target, atol=0.05)
 
 
 def test_interventions_land_on_the_control_scene_for_additive_embeddings():

@@ -8,11 +8,15 @@ Families (each slot j = (object i, concept k) has its own value table E_j of wid
   sum-product       Linear([prod_j E_j ; sum_j E'_j])
   object-product    Linear(E_11 * E_12 + E_21 * E_22)      product within each object, sum over objects
 A family that generalises from few training objects is a low-complexity description of the binding.
-Fits run full batch (Adam, cosine) and report the final epoch; the probe was trained on the scene-level
-split of the same embeddings (it is a fixed decoder, as in the paper).
+Fits run until their training loss stops improving (fit.Plateau: Adam at the paper's 1e-2, minibatches)
+or, without a plateau rule, a fixed number of full-batch cosine epochs as the paper; each point records
+its epochs, final training loss and R^2, and whether it converged. The final epoch is reported; the
+probe was trained on the scene-level split of the same embeddings (a fixed decoder, as in the paper).
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -21,7 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .additivity import concept_offsets, design_columns, fit_tables, n_features, r2
-from .fit import fit
+from .fit import Plateau, fit
 from .linear import LinearProbes, multi_hot, set_separation
 from .scenes import SceneSet
 
@@ -77,33 +81,41 @@ def object_split(sset: SceneSet, fraction: float, seed: int = 0) -> tuple[np.nda
     return train_objects, np.nonzero(both_train)[0], np.nonzero(both_test)[0]
 
 
-def default_lr(family: str) -> float:
-    """Adam rates that fit the training scenes well here: wide MLPs diverge or die at the paper's 1e-2."""
-    return 1e-3 if family.startswith("mlp-") else 1e-2
+PAPER_LR = 1e-2  # Adam, every family (the paper's complexity fits)
 
 
 def fit_family(
-    family: str, sset: SceneSet, x: torch.Tensor, idx: np.ndarray, epochs: int, lr: float | None = None, seed: int = 0
-) -> nn.Module:
-    """The linear family is additive in the four slot values, so its least-squares optimum is solved
-    exactly (the same fit as the concept-additive reconstruction). The others are fitted full batch to
-    standardised targets (one scale for all dimensions, so R^2 and the probe's view are unchanged)
-    and returned wrapped to predict in the embeddings' own units."""
+    family: str,
+    sset: SceneSet,
+    x: torch.Tensor,
+    idx: np.ndarray,
+    epochs: int,
+    lr: float | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    plateau: Plateau | None = None,
+) -> tuple[nn.Module, dict]:
+    """(model, fit record). The linear family is additive in the four slot values, so its least-squares
+    optimum is solved exactly (the same fit as the concept-additive reconstruction; converged by
+    construction). The others are fitted to standardised targets (one scale for all dimensions, so R^2
+    and the probe's view are unchanged) and returned wrapped to predict in the embeddings' own units."""
     if family == "linear":
-        return AdditiveTables(sset, x, idx)
+        return AdditiveTables(sset, x, idx), {"epochs": 0, "train_loss": None, "converged": True}
     torch.manual_seed(seed)
     labels = torch.as_tensor(sset.labels[idx], dtype=torch.long)
     mu, sigma = x[idx].mean(0), x[idx].std()
     y = (x[idx] - mu) / sigma
     model = BindingFamily(family, sset.sizes, x.shape[1])
-    fit(
+    record = fit(
         model.parameters(),
         lambda rows: F.mse_loss(model(labels[rows]), y[rows]),
         len(y),
         epochs,
-        lr or default_lr(family),
+        lr or PAPER_LR,
+        batch_size,
+        plateau,
     )
-    return Rescaled(model.eval(), mu, sigma)
+    return Rescaled(model.eval(), mu, sigma), record
 
 
 class AdditiveTables(nn.Module):
@@ -146,10 +158,14 @@ def complexity(
     max_test: int | None = None,
     seed: int = 0,
     progress=None,
+    batch_size: int | None = None,
+    plateau: Plateau | None = None,
+    lr: float | None = None,
 ) -> dict:
     """Per family and training fraction: object accuracy of the probe on the fitted embeddings of test-only
-    scenes (and, as a reference, on the real embeddings of those scenes), and the fit's R^2 there.
-    `max_train` / `max_test` subsample scenes (seeded) when the full sweep does not fit the time."""
+    scenes (and, as a reference, on the real embeddings of those scenes), the fit's R^2 there and on
+    its training scenes, and how the fit ended. With `plateau`, `epochs` is a cap. `max_train` /
+    `max_test` subsample scenes (seeded) when the full sweep does not fit the time."""
     x = torch.as_tensor(x, dtype=torch.float32)
     rng = np.random.RandomState(seed)
     curves: dict[str, list] = {f: [] for f in families}
@@ -164,7 +180,7 @@ def complexity(
             continue
         reference.append({"fraction": frac, "object_acc": decoded(probes, x[test_idx], sset, test_idx)})
         for fam in families:
-            model = fit_family(fam, sset, x, train_idx, epochs, seed=seed)
+            model, record = fit_family(fam, sset, x, train_idx, epochs, lr, seed, batch_size, plateau)
             with torch.no_grad():
                 pred = model(torch.as_tensor(sset.labels[test_idx], dtype=torch.long))
                 fitted = model(torch.as_tensor(sset.labels[train_idx], dtype=torch.long))
@@ -176,6 +192,7 @@ def complexity(
                     "r2_train": r2(x[train_idx], fitted),
                     "n_train": len(train_idx),
                     "n_test": len(test_idx),
+                    **record,
                 }
             )
             if progress:
@@ -187,8 +204,11 @@ def complexity(
             "epochs": epochs,
             "max_train": max_train,
             "max_test": max_test,
+            "batch_size": batch_size,
+            "plateau": asdict(plateau) if plateau else None,  # None: a fixed number of epochs
             "fractions": list(fractions),
-            "lr": {f: default_lr(f) if f != "linear" else "least squares" for f in families},
+            "lr": {f: "least squares" if f == "linear" else lr or PAPER_LR for f in families},
             "reported": "final epoch",
+            "all_converged": all(p["converged"] for pts in curves.values() for p in pts),
         },
     }

@@ -2,10 +2,11 @@
 
 Tokens: concept k's value v is token k * V + v, then SOO, EOO, EOS, PAD. A scene of 1 or 2 objects is
 [SOO v1 v2 EOO] per object, then EOS; a concept query is [v, EOS], an object query [SOO v1 v2 EOO EOS].
-The towers are small pre-LN transformers: as the paper, two of them read out at EOS (tied=False,
-factored=False), or by default one shared tower whose tokens attend only within their object, a scene
-being the mean of its objects' EOO states (see ScratchConfig). Training draws scenes only from the training
-objects (a fraction `coverage` of all V^2); two objectives share a batch:
+The towers are small pre-LN transformers: by default as the paper, two of them read out at EOS, or
+(tied=True, factored=True) one shared tower whose tokens attend only within their object, a scene
+being the mean of its objects' EOO states, which builds additivity over objects in (ScratchConfig).
+Training draws scenes only from the training objects (a fraction `coverage` of all V^2); two
+objectives share a batch:
   concepts: every value token present in the batch, positive for the scenes holding it;
   objects:  every object present, plus swap negatives (one value taken from the scene's other object:
             red square & blue circle -> blue square), positive for the scenes holding it.
@@ -48,12 +49,13 @@ class ScratchConfig:
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup: float = 0.1
-    # The paper's model is two unfactored towers (tied=False, factored=False); at a CPU budget of a few
-    # thousand steps it overfits the training objects (held-out two-object scenes 0.1-0.5 here). The
-    # default shares one tower and factors scenes into objects, so what must generalise is the object
-    # code f(attribute, noun) itself: 0.988 at coverage 0.8 in 2,000 steps (109 s on 2 cores).
-    tied: bool = True  # one transformer for scenes and queries
-    factored: bool = True  # tokens attend only within their object; scene = mean of the objects' EOO outputs
+    # The paper's model is two unfactored towers (the default). At a CPU budget of a few thousand steps
+    # it overfits the training objects (0.51-0.63 held-out object accuracy measured here). The factored
+    # option shares one tower and factors scenes into objects, so what must generalise is only the object
+    # code f(attribute, noun): 0.988 at coverage 0.8 in 2,000 steps, but the sum over objects is built
+    # in rather than learned, a narrower question than the paper's.
+    tied: bool = False  # one transformer for scenes and queries
+    factored: bool = False  # tokens attend only within their object; scene = mean of the objects' EOO outputs
     seed: int = 0
 
 
@@ -298,20 +300,10 @@ def coverage_sweep(
     if analysed is not None and complexity_sizes is not None:
         c, model = analysed
         x, sset, probes = scratch_embeddings(model, replace(base, coverage=c))
-        sz = complexity_sizes
         result["complexity"] = {
             "coverage": c,
             "seed": 0,
-            **complexity(
-                x,
-                sset,
-                probes,
-                sz.families,
-                sz.fractions,
-                sz.complexity_epochs,
-                sz.complexity_max_train,
-                sz.complexity_max_test,
-            ),
+            **complexity(x, sset, probes, **complexity_sizes.complexity_args()),
         }
         complexity_plot(
             result["complexity"],

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_json
-from ..errors import MissingFileError
-from ..overrides import from_dict, merge, parse_override
+from ..errors import ConfigError, MissingFileError
+from ..overrides import from_dict, merge, parse_overrides
 from ..report.plots import complexity_plot, coverage_plot
 from ..world import WorldConfig
 from .additivity import additivity
 from .complexity import FAMILIES, complexity
 from .encoders import embed, load_encoder
+from .fit import Plateau
 from .interventions import interventions, single_object_texts
 from .linear import run_probes
 from .mds import mds_plot
@@ -35,12 +36,31 @@ class Sizes:
     text_values: int = 20
     probe_epochs: int = 40
     probe_batch: int | None = 1024  # None: full batch
-    complexity_epochs: int = 200
-    complexity_max_train: int = 2048
-    complexity_max_test: int = 2048
+    complexity_epochs: int = 4000  # the paper's; with a plateau rule, the cap
+    complexity_until: str = "plateau"  # "plateau": fit until the training loss stops improving; "epochs"
+    complexity_patience: int = 10  # epochs without a 0.1 % improvement before the rate halves (fit.Plateau)
+    complexity_batch: int | None = 1024  # None: full batch (the paper)
+    complexity_lr: float = 1e-2  # the paper's, every family
+    complexity_max_train: int | None = 16384  # None: every scene of the training objects
+    complexity_max_test: int | None = 4096
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
     families: tuple[str, ...] = FAMILIES
     intervention_scenes: int = 2000
+
+    def complexity_args(self) -> dict:
+        """The keyword arguments of complexity() these sizes stand for."""
+        if self.complexity_until not in ("plateau", "epochs"):
+            raise ConfigError(f"--set complexity_until: {self.complexity_until!r}; use plateau or epochs")
+        return {
+            "families": self.families,
+            "fractions": self.fractions,
+            "epochs": self.complexity_epochs,
+            "max_train": self.complexity_max_train,
+            "max_test": self.complexity_max_test,
+            "batch_size": self.complexity_batch,
+            "plateau": Plateau(self.complexity_patience) if self.complexity_until == "plateau" else None,
+            "lr": self.complexity_lr,
+        }
 
 
 SIZES = {
@@ -49,9 +69,9 @@ SIZES = {
         text_values=10,
         probe_epochs=500,
         probe_batch=None,
-        complexity_epochs=150,
-        complexity_max_train=1024,
-        complexity_max_test=1024,
+        complexity_batch=256,
+        complexity_max_train=None,
+        complexity_max_test=None,
         intervention_scenes=1000,
     ),
 }
@@ -60,10 +80,7 @@ SIZES = {
 def sizes_with(base: str, overrides: list[str]) -> Sizes:
     """A named size with KEY=VALUE overrides (lists comma-separated), read and type-checked as training
     config overrides are: an unknown key or a value of the wrong type is a ConfigError naming it."""
-    given: dict = {}
-    for item in overrides:
-        given = merge(given, parse_override(item))
-    return from_dict(Sizes, merge(asdict(SIZES[base]), given), where="--set")
+    return from_dict(Sizes, merge(asdict(SIZES[base]), parse_overrides(overrides)), where="--set")
 
 
 def scene_set_for(encoder, sizes: Sizes) -> SceneSet:
@@ -138,16 +155,7 @@ def run_stages(
         done("additivity")
     if "complexity" in stages:
         log(f"complexity: {len(sizes.families)} families x {len(sizes.fractions)} training fractions", t0)
-        results["complexity"] = complexity(
-            x,
-            sset,
-            probes,
-            sizes.families,
-            sizes.fractions,
-            sizes.complexity_epochs,
-            sizes.complexity_max_train,
-            sizes.complexity_max_test,
-        )
+        results["complexity"] = complexity(x, sset, probes, **sizes.complexity_args())
         done("complexity")
     if "interventions" in stages:
         log("interventions", t0)

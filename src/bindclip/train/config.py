@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ConfigError, MissingFileError
 from ..methods import get_method
 from ..models import BackboneConfig, BindingConfig
-from ..overrides import from_dict, merge, parse_override, read_config_file
+from ..overrides import from_dict, merge, parse_overrides, read_config_file
 from ..world import DEFAULT_SPLIT, World, WorldConfig, training_world
 
 
@@ -222,8 +222,7 @@ def _given(path: str | Path | None, overrides, method: str | None, preset: str |
         where = str(path)
     if method:
         user = merge(user, {"model": {"method": method}})
-    for text in overrides:
-        user = merge(user, parse_override(text))
+    user = merge(user, parse_overrides(overrides))
     if overrides:
         where = f"{where} + overrides"
     return d, user, where
