@@ -30,7 +30,7 @@ class BindingConfig:
     heads: int = 4  # heads of the self-attention layers over patches
     patch_layers: int = 1  # self-attention layers over patch tokens before binding
     iterations: int = 1  # rounds of inverted attention; >1 refines queries from their slots
-    n_default: int = 4  # learned default queries (the paper: 1; 4 trained more stably here)
+    n_default: int = 4  # learned default queries (the paper does not publish its count; 4 trained stably here)
     attention: str = "inverted"  # softmax over queries (nodes compete for patches), or "standard": over patches
     eps: float = 1e-8
 

@@ -59,7 +59,7 @@ STUDIES: dict[str, Study] = {
             "Does binding need nodes to compete for patches, and default queries to soak up the rest?",
             (
                 Variant("inverted-4", OC, (), "softmax over queries, 4 default queries (bindclip's default)"),
-                Variant("inverted-1", OC, ("model.binding.n_default=1",), "1 default query (the paper's)"),
+                Variant("inverted-1", OC, ("model.binding.n_default=1",), "1 default query"),
                 Variant("inverted-0", OC, ("model.binding.n_default=0",), "no default query"),
                 Variant("standard", OC, ("model.binding.attention=standard",), "softmax over patches"),
             ),
