@@ -1,9 +1,12 @@
+import math
+
 import pytest
 
 from bindclip.errors import ConfigError
 from bindclip.methods import method_names
 from bindclip.study import STUDIES, get_study
 from bindclip.study.run import study_config
+from bindclip.train import train
 from bindclip.world.benchmarks import TASKS
 
 
@@ -31,3 +34,12 @@ def test_variants_set_what_they_name():
     assert [v.method for v in get_study("baselines").variants] == ["clip", "clip-hn", "c2lip", "oc-clip"]
     with pytest.raises(ConfigError, match="choose one of local-loss"):
         get_study("nope")
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_every_variant_trains(name, tmp_path):
+    study = STUDIES[name]
+    for v in study.variants:
+        cfg = study_config(study, next(iter(study.budgets)), v, 0, ["run.steps=1", "data.batch_size=8"])
+        metrics = train(cfg, tmp_path / v.name, progress=False)
+        assert metrics["step"] == 1 and math.isfinite(metrics["loss"]), v.name
