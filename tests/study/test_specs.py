@@ -36,6 +36,7 @@ def test_variants_set_what_they_name():
         get_study("nope")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(STUDIES))
 def test_every_variant_trains(name, tmp_path):
     study = STUDIES[name]
