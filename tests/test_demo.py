@@ -61,9 +61,11 @@ def test_demo_trains_evaluates_probes_and_reports_then_reuses_its_runs(tmp_path,
 
     stamp = (tmp_path / "runs" / "clip" / "metrics.jsonl").stat().st_mtime_ns
     capsys.readouterr()
-    run_demo(cfg)  # a second demo reuses the finished runs and the sweep
+    again = run_demo(cfg)  # a second demo reuses the finished runs and the sweep
     assert (tmp_path / "runs" / "clip" / "metrics.jsonl").stat().st_mtime_ns == stamp
     assert "reusing" in capsys.readouterr().err
+    wall = next(b for b in again["bars"] if b["bar"].startswith("demo wall time"))
+    assert wall["passed"] is None and "reusing clip" in wall["measured"]  # reused stages time nothing
 
     assert main(["report", str(tmp_path), "--output", str(tmp_path / "again.html")]) == 0
     assert (tmp_path / "again.html").read_text() == (tmp_path / "report.html").read_text()

@@ -93,7 +93,8 @@ def train_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
         tc = train_config(name, cfg)
         run_dir = cfg.out / "runs" / name
         t = time.time()
-        if finished_run(run_dir, tc.run.steps):
+        reused = finished_run(run_dir, tc.run.steps)
+        if reused:
             progress.stage(f"train {name}: reusing {run_dir}")
         else:
             progress.stage(f"train {name} ({tc.model.method}, {tc.run.steps} steps)")
@@ -104,6 +105,7 @@ def train_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
             "overrides": RUNS[name][1],
             "steps": tc.run.steps,
             "seconds": round(time.time() - t, 1),
+            "reused": reused,
             "curves": read_curves(run_dir),
         }
     return out
@@ -137,7 +139,7 @@ def scratch_sweep(cfg: DemoConfig, progress: Progress) -> dict:
             cfg.scratch_coverages
         ):
             progress.stage(f"from-scratch coverage sweep: reusing {path}")
-            return done
+            return {**done, "reused": True}
     progress.stage(
         f"from-scratch coverage sweep ({len(cfg.scratch_coverages)} coverages x 1 seed, {cfg.scratch_steps} steps)"
     )
@@ -190,8 +192,16 @@ def check_bars(doc: dict) -> list[dict]:
             att["mean_mass_in_box"] > 0.5 and att["share_of_nodes_on_right_object"] >= 0.9,
         )
     total = doc["seconds"].get("total")
+    reused = [n for n, r in doc.get("runs", {}).items() if r.get("reused")]
+    reused += ["from-scratch sweep"] if (doc.get("from_scratch") or {}).get("reused") else []
     if total is not None:
-        bar("demo wall time (after the venv is built)", f"{total / 60:.1f} min", "<= 20 min", total <= 1200)
+        bar(
+            "demo wall time (after the venv is built)",
+            f"{total / 60:.1f} min" + (f", reusing {', '.join(reused)}" if reused else ""),
+            "<= 20 min",
+            None if reused else total <= 1200,
+            "a demo that reuses finished stages does not measure the wall time" if reused else "",
+        )
     return bars
 
 

@@ -113,6 +113,9 @@ def test_plateau_fit_stops_once_the_rate_has_halved_enough():
     record = fit([w], lambda rows: ((w - target) ** 2).mean(), 1, 5000, 0.1, plateau=Plateau(patience=5))
     assert record["converged"] is True and record["epochs"] < 5000 and record["train_loss"] < 1e-3
     assert torch.allclose(w, target, atol=0.05)
+    exact = torch.nn.Parameter(torch.zeros(8))  # a loss that falls geometrically to zero stops at the floor
+    record = fit([exact], lambda rows: ((exact - target) ** 2).mean(), 1, 5000, 0.05, plateau=Plateau(halvings=40))
+    assert record["converged"] is True and record["train_loss"] < 1e-4
 
 
 def test_interventions_land_on_the_control_scene_for_additive_embeddings():

@@ -18,11 +18,14 @@ class Plateau:
     """Train until the training loss stops improving. torch's ReduceLROnPlateau halves the rate after
     `patience` epochs without a relative improvement of `threshold` in the epoch's mean loss; the fit
     has converged once the rate has been halved `halvings` times (each plateau outlasted at a smaller
-    step). Hitting the epoch cap first is reported as not converged."""
+    step), or once the loss is below `floor` (the training rows are reproduced: a loss still falling
+    geometrically towards zero never plateaus in relative terms). Hitting the epoch cap first is
+    reported as not converged."""
 
     patience: int = 10
     threshold: float = 1e-3
     halvings: int = 4
+    floor: float = 1e-4
 
 
 def fit(
@@ -47,7 +50,7 @@ def fit(
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=0.5, patience=plateau.patience, threshold=plateau.threshold
         )
-        floor = lr * 0.5**plateau.halvings * (1 + 1e-6)
+        floor = lr * 0.5**plateau.halvings * (1 + 1e-6)  # the rate after `halvings` halvings
     else:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
     epoch_loss, converged, ran = float("nan"), (False if plateau else None), 0
@@ -66,7 +69,7 @@ def fit(
         epoch_loss = total / n_rows
         if plateau:
             sched.step(epoch_loss)
-            if opt.param_groups[0]["lr"] <= floor:
+            if opt.param_groups[0]["lr"] <= floor or epoch_loss < plateau.floor:
                 converged = True
                 break
     return {"epochs": ran, "train_loss": round(epoch_loss, 6), "converged": converged}
