@@ -54,7 +54,7 @@ def test_demo_trains_evaluates_probes_and_reports_then_reuses_its_runs(tmp_path,
     assert (tmp_path / doc["example"]["image"]).stat().st_size > 100  # the README's scoring example
     assert set(doc["probes"]) == set(runs) and [p["coverage"] for p in doc["from_scratch"]["points"]] == [0.5, 0.9]
     names = [b["bar"] for b in doc["bars"]]
-    assert any("swap-attribute" in n for n in names) and any("ablation" in n for n in names)
+    assert any("swap-attribute" in n for n in names) and any("attend" in n for n in names)
     assert all(isinstance(b["passed"], bool) for b in doc["bars"])  # 3 steps: measured, and mostly missed
     saved = json.loads((tmp_path / "demo.json").read_text())
     assert saved["bars"] == doc["bars"] and (tmp_path / "report.html").stat().st_size > 10_000
