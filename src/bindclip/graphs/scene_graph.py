@@ -124,14 +124,15 @@ class SceneGraph:
         swaps = [g for g in (self.swapped(k) for k in order) if new(g)]
         room = limit - 1 if swaps else limit  # a swap, where one exists, always gets a place
         redraws = self._redraws(max(min(n_shuffled, room), limit - len(swaps)), rng, new)
-        return (swaps[: limit - len(redraws)] + redraws)[:limit]
+        return swaps[: limit - len(redraws)] + redraws
 
     def _redraws(self, n: int, rng: random.Random, new) -> list[SceneGraph]:
         """Up to n graphs whose relations keep their predicates and get random distinct endpoints."""
         out, k = [], len(self.objects)
         for _ in range(n):
             for _attempt in range(20):
-                rels = [SGRelation(*_two(rng, k, r.predicate)) for r in self.relations]
+                ends = [rng.sample(range(k), 2) for _ in self.relations]
+                rels = [SGRelation(s, r.predicate, o) for r, (s, o) in zip(self.relations, ends)]
                 g = SceneGraph(self.objects, rels, self.caption)
                 if new(g):
                     out.append(g)
@@ -191,11 +192,6 @@ class SceneGraph:
         except json.JSONDecodeError as e:
             raise GraphFormatError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
         return cls.from_dict(d, where)
-
-
-def _two(rng: random.Random, n: int, predicate: str) -> tuple[int, str, int]:
-    s, o = rng.sample(range(n), 2)
-    return s, predicate, o
 
 
 def _rel_key(r: SGRelation) -> tuple:

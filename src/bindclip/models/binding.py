@@ -98,12 +98,12 @@ class BindingModule(nn.Module):
                 logits = torch.einsum(pair_einsum("xynd", "*td", "xynt", aligned), q, keys)
             else:  # [C, Nq, d] x [I, T, d]
                 logits = torch.einsum("xnd,ytd->xynt", q, keys)
+            mask = qmask[..., None] if per_pair else qmask[:, None, :, None]
             if not qmask.all():  # finite fill: a row with every query masked stays finite, not NaN
-                mask = qmask[..., None] if per_pair else qmask[:, None, :, None]
                 logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
             last = it + 1 == self.cfg.iterations
             if self.cfg.attention == "standard":  # each node pools the patches on its own: no competition
-                attention = logits.softmax(dim=-1) * (qmask[..., None] if per_pair else qmask[:, None, :, None])
+                attention = logits.softmax(dim=-1) * mask
                 weights = attention[:, :, :n] if last else attention
             else:
                 attention = logits.softmax(dim=2)  # over queries: nodes compete for each patch

@@ -17,7 +17,7 @@ from ..atomic import write_text
 from ..errors import ReportError
 from . import figures
 from .paper import SOURCES
-from .tables import comparison_rows, comparison_table, study_rows
+from .tables import budget_title, comparison_rows, comparison_table, study_rows
 
 
 def _table(results: dict) -> dict:
@@ -48,14 +48,7 @@ def study_view(doc: dict) -> dict:
     tables = []
     for budget in doc["budgets"]:
         header, rows = study_rows(doc, budget)
-        run = next(r for r in doc["runs"] if r["budget"] == budget)
-        tables.append(
-            {
-                "title": f"budget {budget}: {run['steps']} steps x batch {run['batch_size']}, {doc['seeds']} seeds",
-                "header": header,
-                "rows": rows,
-            }
-        )
+        tables.append({"title": budget_title(doc, budget), "header": header, "rows": rows})
     return {"name": doc["study"], "question": doc["question"], "tables": tables, "figure": figures.study(doc)}
 
 
@@ -181,10 +174,7 @@ def run_document(run_dir: Path) -> dict:
     }
     results = {}
     for path in sorted(run_dir.glob("*.json")):
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ReportError(f"{path}: not valid JSON ({e})") from None
+        doc = _read_json(path)
         if isinstance(doc, dict) and isinstance(doc.get("models"), dict):
             results.update(doc["models"])
     return {

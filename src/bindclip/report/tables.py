@@ -75,16 +75,20 @@ def study_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def budget_title(doc: dict, budget: str) -> str:
+    """What one budget of a study ran: steps, batch, seeds, items per test."""
+    run = next(r for r in doc["runs"] if r["budget"] == budget)
+    return (
+        f"budget {budget} ({run['steps']} steps x batch {run['batch_size']}, {doc['seeds']} seeds, "
+        f"{doc['world_n']} items per test)"
+    )
+
+
 def study_table(doc: dict, markdown: bool = False) -> str:
     """Every budget of a study: its settings, then its table."""
     parts = []
     for budget in doc["budgets"]:
-        runs = [r for r in doc["runs"] if r["budget"] == budget]
-        steps, batch = runs[0]["steps"], runs[0]["batch_size"]
-        title = (
-            f"{doc['study']}, budget {budget} ({steps} steps x batch {batch}, {doc['seeds']} seeds, "
-            f"{doc['world_n']} items per test)"
-        )
+        title = f"{doc['study']}, {budget_title(doc, budget)}"
         parts.append(
             (f"**{title}**" if markdown else title) + "\n\n" + text_table(*study_rows(doc, budget), markdown=markdown)
         )

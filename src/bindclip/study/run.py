@@ -62,10 +62,10 @@ def train_once(cfg, run_dir: Path, log) -> float:
     return round(time.time() - t, 1)
 
 
-def evaluate_once(run_dir: Path, world_n: int) -> dict:
+def evaluate_once(run_dir: Path, world_n: int, step: int) -> dict:
     """The run on every world test (world_eval.json, reused when it was made with the same world_n
     at the run's last step)."""
-    path, step = run_dir / "world_eval.json", last_metrics(run_dir)["step"]
+    path = run_dir / "world_eval.json"
     if path.is_file():
         done = json.loads(path.read_text())
         if done.get("world_n") == world_n and done.get("step") == step:
@@ -104,8 +104,8 @@ def run_study(
                 run_dir = out / "runs" / budget / variant.name / f"seed-{seed}"
                 cfg = study_config(study, budget, variant, seed, overrides)
                 train_s = train_once(cfg, run_dir, log)
-                t = time.time()
-                results = evaluate_once(run_dir, world_n)
+                t, last = time.time(), last_metrics(run_dir)
+                results = evaluate_once(run_dir, world_n, last["step"])
                 runs.append(
                     {
                         "budget": budget,
@@ -116,7 +116,7 @@ def run_study(
                         "batch_size": cfg.data.batch_size,
                         "train_s": train_s,
                         "eval_s": round(time.time() - t, 1),
-                        "final_loss": last_metrics(run_dir).get("loss"),
+                        "final_loss": last.get("loss"),
                         "accuracy": {
                             key.split("/", 1)[1]: round(100 * r["accuracy"], 1)
                             for key, r in results.items()
