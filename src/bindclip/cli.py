@@ -296,16 +296,28 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def parse_seeds(text: str, study) -> dict[str, int]:
+    """`--seeds 8` (every budget) or `--seeds demo=4,small=8` (per budget; the others keep 8)."""
+    bad = ConfigError(f"--seeds: expected N or BUDGET=N,... (budgets {', '.join(study.budgets)}, N >= 1), got {text!r}")
+    pairs = [p.split("=", 1) for p in text.split(",")] if "=" in text else [(b, text) for b in study.budgets]
+    try:
+        seeds = {budget: int(n) for budget, n in pairs}
+    except ValueError:
+        raise bad from None
+    if min(seeds.values()) < 1 or not set(seeds) <= set(study.budgets):
+        raise bad
+    return seeds
+
+
 def cmd_study(args) -> int:
     study = get_study(args.name)
     budgets = args.budgets.split(",") if args.budgets else None
     unknown = [b for b in budgets or [] if b not in study.budgets]
     if unknown:
         raise ConfigError(f"--budgets: unknown {unknown}; {study.name} has {', '.join(study.budgets)}")
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+    seeds = parse_seeds(args.seeds, study) if args.seeds else None
     out = Path(args.out or f"runs/studies/{study.name}")
-    doc = run_study(study, out, args.seeds, budgets, args.world_n, args.overrides)
+    doc = run_study(study, out, seeds, budgets, args.world_n, args.overrides)
     print(study_table(doc))
     print(f"report: {out / 'report.html'}  (JSON: {out / 'study.json'}, table: {out / 'study.md'})")
     return 0
@@ -492,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("study", help=f"a question over seeds with intervals: {', '.join(STUDIES)}")
     p.add_argument("name", metavar="NAME", help=f"one of {', '.join(STUDIES)}")
-    p.add_argument("--seeds", type=int, help="training seeds per variant and budget (default: the study's, 8)")
+    p.add_argument("--seeds", help="training seeds per variant: N, or BUDGET=N,... per budget (default 8)")
     p.add_argument("--out", help="study folder (default runs/studies/NAME); finished runs in it are reused")
     p.add_argument("--budgets", help="comma-separated subset of the study's budgets (local-loss: demo,small)")
     p.add_argument("--world-n", type=int, default=200, help="items per world test")

@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from bindclip.cli import main
-from bindclip.errors import StaleCacheError
+from bindclip.cli import main, parse_seeds
+from bindclip.errors import ConfigError, StaleCacheError
 from bindclip.report import report_run
+from bindclip.report.tables import study_table
 from bindclip.study import Study, Variant, run_study
 
 TINY = ["run.steps=2", "data.batch_size=8", "run.log_every=1"]
@@ -55,6 +56,15 @@ def test_finished_runs_are_reused_and_other_configs_refused(study, capsys):
         run_study(STUDY, out, world_n=8, overrides=["run.steps=3", *TINY[2:]], budgets=["b"])
 
 
+def test_each_budget_may_take_its_own_seed_count(study):
+    out, doc = study
+    both = run_study(STUDY, out, seeds={"a": 1}, world_n=8, overrides=TINY[:1] + TINY[2:])
+    assert [(r["budget"], r["seed"]) for r in both["runs"]] == [("a", 0)] * 2 + [("b", 0)] * 2 + [("b", 1)] * 2
+    assert both["seeds"] == {"a": 1, "b": 2} and both["summary"]["b"] == doc["summary"]["b"]
+    assert "budget a (2 steps x batch 128, 1 seeds," in study_table(both)
+    assert "budget b (2 steps x batch 4, 2 seeds," in study_table(both)
+
+
 def test_a_demo_report_shows_the_studies_beside_it(study, tmp_path):
     out, doc = study
     demo = tmp_path / "demo"
@@ -73,3 +83,12 @@ def test_study_command(tmp_path, capsys):
     assert "no-local-no-shared" in printed and (out / "report.html").is_file()
     assert main(["study", "local-loss", "--budgets", "huge", "--out", str(out)]) == 2
     assert "--budgets: unknown ['huge']" in capsys.readouterr().err
+
+
+def test_seeds_are_one_count_or_one_per_budget():
+    assert parse_seeds("3", STUDY) == {"a": 3, "b": 3}
+    assert parse_seeds("b=4", STUDY) == {"b": 4}
+    assert parse_seeds("a=1,b=4", STUDY) == {"a": 1, "b": 4}
+    for bad in ("0", "x", "c=2", "a=0", "a=", "a=1,b"):
+        with pytest.raises(ConfigError, match="--seeds: expected N or BUDGET=N"):
+            parse_seeds(bad, STUDY)

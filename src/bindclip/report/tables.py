@@ -77,9 +77,10 @@ def study_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
 
 def budget_title(doc: dict, budget: str) -> str:
     """What one budget of a study ran: steps, batch, seeds, items per test."""
-    run = next(r for r in doc["runs"] if r["budget"] == budget)
+    runs = [r for r in doc["runs"] if r["budget"] == budget]
+    seeds = len({r["seed"] for r in runs})
     return (
-        f"budget {budget} ({run['steps']} steps x batch {run['batch_size']}, {doc['seeds']} seeds, "
+        f"budget {budget} ({runs[0]['steps']} steps x batch {runs[0]['batch_size']}, {seeds} seeds, "
         f"{doc['world_n']} items per test)"
     )
 

@@ -83,22 +83,22 @@ def last_metrics(run_dir: Path) -> dict:
 def run_study(
     study: Study,
     out: str | Path,
-    seeds: int | None = None,
+    seeds: int | dict[str, int] | None = None,
     budgets: list[str] | None = None,
     world_n: int = 200,
     overrides: list[str] = (),
 ) -> dict:
     out = Path(out)
-    seeds = seeds or study.seeds
     budgets = budgets or list(study.budgets)
+    seeds = seeds_per_budget(study, seeds, budgets)
     t0, runs = time.time(), []
-    total, k = len(budgets) * len(study.variants) * seeds, 0
+    total, k = len(study.variants) * sum(seeds.values()), 0
 
     def log(text: str) -> None:
         print(f"[study {study.name} {time.time() - t0:6.0f}s] {k}/{total} {text}", file=sys.stderr, flush=True)
 
     for budget in budgets:
-        for seed in range(seeds):  # seed-major: a stopped study has every variant at the seeds it reached
+        for seed in range(seeds[budget]):  # seed-major: a stopped study has every variant at the seeds it reached
             for variant in study.variants:
                 k += 1
                 run_dir = out / "runs" / budget / variant.name / f"seed-{seed}"
@@ -145,6 +145,14 @@ def run_study(
     }
     write_study(doc, out)
     return doc
+
+
+def seeds_per_budget(study: Study, seeds: int | dict[str, int] | None, budgets: list[str]) -> dict[str, int]:
+    """Seeds at each budget: one count for all, or a count per budget (a long budget may take fewer),
+    the study's own count where none is given."""
+    if not isinstance(seeds, dict):
+        return {b: seeds or study.seeds for b in budgets}
+    return {b: seeds.get(b) or study.seeds for b in budgets}
 
 
 def summarise(study: Study, runs: list[dict], budgets: list[str]) -> dict:

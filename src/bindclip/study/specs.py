@@ -63,6 +63,7 @@ STUDIES: dict[str, Study] = {
                 Variant("inverted-0", OC, ("model.binding.n_default=0",), "no default query"),
                 Variant("standard", OC, ("model.binding.attention=standard",), "softmax over patches"),
             ),
+            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-attribute", "swap-relation", "replace-attribute"),
             learned_at=90.0,
         ),
@@ -73,6 +74,7 @@ STUDIES: dict[str, Study] = {
                 Variant(f"p={p}", OC, (f"data.graph_noise={p}",), f"{p:.0%} of training graphs corrupted")
                 for p in (0.0, 0.1, 0.2, 0.4)
             ),
+            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-relation", "swap-attribute", "replace-attribute", "replace-relation"),
             learned_at=90.0,
         ),
@@ -85,6 +87,7 @@ STUDIES: dict[str, Study] = {
                 Variant("c2lip", "c2lip", (), "CLIP with C2LIP's concept losses"),
                 Variant("oc-clip", OC, (), "OC-CLIP"),
             ),
+            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-attribute", "swap-relation", "replace-attribute", "count"),
             learned_at=90.0,
         ),
