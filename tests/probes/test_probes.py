@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bindclip.probes.additivity import additivity
-from bindclip.probes.complexity import complexity, fit_family, object_split
+from bindclip.probes.complexity import complexity, family_lr, fit_family, object_split
 from bindclip.probes.encoders import embed
 from bindclip.probes.fit import Plateau, fit
 from bindclip.probes.interventions import interventions
@@ -90,6 +90,12 @@ def test_complexity_on_an_additive_world_generalises_with_the_linear_family():
     assert [p["fraction"] for p in res["curves"]["linear"]] == [0.5, 0.9]
     assert res["real_embeddings"][-1]["object_acc"] > 0.8 and res["sizes"]["reported"] == "final epoch"
     assert res["sizes"]["plateau"] is None and not res["sizes"]["all_converged"]  # fixed epochs: unknown
+    assert res["sizes"]["lr"] == {"linear": "least squares", "mlp-128": 1e-3}  # MLPs stall at the paper's 1e-2
+
+
+def test_each_family_has_its_rate_unless_one_is_given():
+    assert [family_lr(f) for f in ("mlp-128", "mlp-1024", "product", "sum-product")] == [1e-3, 1e-3, 1e-2, 1e-2]
+    assert family_lr("mlp-1024", 1e-2) == 1e-2
 
 
 def test_complexity_fits_until_the_training_loss_stops_improving():
@@ -115,7 +121,7 @@ def test_plateau_fit_stops_once_the_rate_has_halved_enough():
     assert torch.allclose(w, target, atol=0.05)
     exact = torch.nn.Parameter(torch.zeros(8))  # a loss that falls geometrically to zero stops at the floor
     record = fit([exact], lambda rows: ((exact - target) ** 2).mean(), 1, 5000, 0.05, plateau=Plateau(halvings=40))
-    assert record["converged"] is True and record["train_loss"] < 1e-4
+    assert record["converged"] is True and record["train_loss"] < 1e-3
 
 
 def test_interventions_land_on_the_control_scene_for_additive_embeddings():

@@ -40,7 +40,7 @@ class Sizes:
     complexity_until: str = "plateau"  # "plateau": fit until the training loss stops improving; "epochs"
     complexity_patience: int = 10  # epochs without a 0.1 % improvement before the rate halves (fit.Plateau)
     complexity_batch: int | None = 1024  # None: full batch (the paper)
-    complexity_lr: float = 1e-2  # the paper's, every family
+    complexity_lr: float | None = None  # None: 1e-3 for the MLPs, the paper's 1e-2 for the rest (family_lr)
     complexity_max_train: int | None = 16384  # None: every scene of the training objects
     complexity_max_test: int | None = 4096
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
