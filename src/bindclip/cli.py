@@ -297,7 +297,7 @@ def cmd_demo(args) -> int:
 
 
 def parse_seeds(text: str, study) -> dict[str, int]:
-    """`--seeds 8` (every budget) or `--seeds demo=4,small=8` (per budget; the others keep 8)."""
+    """`--seeds 8` (every budget) or `--seeds demo=4,small=8` (per budget; the others take the study's 8)."""
     bad = ConfigError(f"--seeds: expected N or BUDGET=N,... (budgets {', '.join(study.budgets)}, N >= 1), got {text!r}")
     pairs = [p.split("=", 1) for p in text.split(",")] if "=" in text else [(b, text) for b in study.budgets]
     try:

@@ -20,8 +20,7 @@ class Plateau:
     has converged once the rate has been halved `halvings` times (each plateau outlasted at a smaller
     step), or once the loss is below `floor` (the training rows are reproduced — on standardised targets
     1e-3 is a training R^2 of about 0.999 — and a loss still falling geometrically towards zero never
-    plateaus in relative terms). Hitting the epoch cap first is
-    reported as not converged."""
+    plateaus in relative terms). Hitting the epoch cap first is reported as not converged."""
 
     patience: int = 10
     threshold: float = 1e-3
