@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
+DEMO, SMALL = (), ("data.batch_size=32", "run.steps=120")  # the demo's budget; the ablation benchmark's
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -25,13 +27,12 @@ class Study:
     name: str
     question: str
     variants: tuple[Variant, ...]
-    budgets: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"demo": ()})
+    budgets: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"demo": DEMO, "small": SMALL})
     metrics: tuple[str, ...] = ("swap-relation", "swap-attribute")  # world tests in the table, headline first
     learned_at: float | None = None  # a run "learned" when the headline metric reaches this (percent)
     seeds: int = 8
 
 
-DEMO, SMALL = (), ("data.batch_size=32", "run.steps=120")  # the demo's budget; the ablation benchmark's
 OC = "oc-clip"
 
 STUDIES: dict[str, Study] = {
@@ -50,7 +51,6 @@ STUDIES: dict[str, Study] = {
                     "global loss only, in-batch negatives naming one of the caption's objects masked",
                 ),
             ),
-            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-relation", "swap-attribute", "replace-relation"),
             learned_at=90.0,
         ),
@@ -63,7 +63,6 @@ STUDIES: dict[str, Study] = {
                 Variant("inverted-0", OC, ("model.binding.n_default=0",), "no default query"),
                 Variant("standard", OC, ("model.binding.attention=standard",), "softmax over patches"),
             ),
-            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-attribute", "swap-relation", "replace-attribute"),
             learned_at=90.0,
         ),
@@ -74,7 +73,6 @@ STUDIES: dict[str, Study] = {
                 Variant(f"p={p}", OC, (f"data.graph_noise={p}",), f"{p:.0%} of training graphs corrupted")
                 for p in (0.0, 0.1, 0.2, 0.4)
             ),
-            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-relation", "swap-attribute", "replace-attribute", "replace-relation"),
             learned_at=90.0,
         ),
@@ -87,7 +85,6 @@ STUDIES: dict[str, Study] = {
                 Variant("c2lip", "c2lip", (), "CLIP with C2LIP's concept losses"),
                 Variant("oc-clip", OC, (), "OC-CLIP"),
             ),
-            budgets={"demo": DEMO, "small": SMALL},
             metrics=("swap-attribute", "swap-relation", "replace-attribute", "count"),
             learned_at=90.0,
         ),
