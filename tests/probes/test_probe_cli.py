@@ -90,6 +90,22 @@ def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
     assert (out / "coverage.png").is_file()
 
 
+def test_from_scratch_reuses_finished_runs_with_the_same_config(tmp_path):
+    argv = ["probe", "from-scratch", "--out", str(tmp_path), "--coverage", "0.5", "--seeds", "2", "--steps", "3"]
+    assert main(argv) == 0
+    first = json.loads((tmp_path / "coverage.json").read_text())["points"][0]
+    model = tmp_path / "runs" / "coverage-0.5" / "seed-1" / "model.pt"
+    written = model.stat().st_mtime_ns
+    assert main(argv) == 0
+    again = json.loads((tmp_path / "coverage.json").read_text())["points"][0]
+    assert again["reused"] == 2 and first["reused"] == 0
+    assert again["per_seed"] == first["per_seed"] and again["seconds"] == first["seconds"]
+    assert model.stat().st_mtime_ns == written
+    assert main(argv[:-1] + ["4"]) == 0  # another step count is another run: trained, not reused
+    assert json.loads((tmp_path / "coverage.json").read_text())["points"][0]["reused"] == 0
+    assert model.stat().st_mtime_ns != written
+
+
 def test_from_scratch_options_set_the_architecture(tmp_path, capsys):
     argv = ["probe", "from-scratch", "--coverage", "0.5", "--seeds", "1", "--steps", "2"]
     assert main(argv + ["--out", str(tmp_path / "f"), "--factored", "--arch", "width=32", "--arch", "layers=1"]) == 0

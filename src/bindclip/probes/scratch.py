@@ -29,7 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..atomic import write_json
+from ..models.backbone import load_state, load_weights_only
 from ..report.plots import complexity_plot, coverage_plot
+from ..train.checkpoint import save_checkpoint
 from ..train.optim import adamw, warmup_cosine
 from .complexity import complexity
 from .linear import LinearProbes, multi_hot, set_separation
@@ -262,6 +265,24 @@ def scratch_embeddings(model: TwoTower, cfg: ScratchConfig):
     return x.numpy(), sset, probes.eval()
 
 
+def trained_or_reused(cfg: ScratchConfig, out: Path, progress=None) -> tuple[TwoTower, dict]:
+    """One sweep run, trained and saved under out/runs/coverage-C/seed-S (model.pt, then result.json), or
+    loaded from there when its result.json holds the same config: an interrupted sweep picks up where it
+    stopped instead of retraining an hour of finished runs."""
+    run = out / "runs" / f"coverage-{cfg.coverage}" / f"seed-{cfg.seed}"
+    saved = run / "result.json"
+    if saved.is_file() and (model_file := run / "model.pt").is_file():
+        result = json.loads(saved.read_text())
+        if result["config"] == asdict(cfg):
+            model = TwoTower(cfg)
+            load_state(model, load_weights_only(model_file)["model"], where=str(model_file))
+            return model, result | {"reused": True}
+    model, result = train_scratch(cfg, progress=progress)
+    save_checkpoint(run / "model.pt", model=model.state_dict())
+    write_json(saved, result)
+    return model, result
+
+
 def coverage_sweep(
     out,
     coverages=(0.2, 0.4, 0.6, 0.8, 0.9),
@@ -272,7 +293,7 @@ def coverage_sweep(
 ) -> dict:
     """Held-out-object accuracy against coverage (mean and per seed), coverage.json + coverage.png in `out`;
     with `complexity_sizes` (a suite Sizes) also the complexity analysis of the run nearest coverage 0.8
-    on its own scene embeddings (complexity_scratch.png)."""
+    on its own scene embeddings (complexity_scratch.png). Finished runs under out/runs are reused."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = base or ScratchConfig()
@@ -281,7 +302,10 @@ def coverage_sweep(
     for c in coverages:
         runs = []
         for s in range(seeds):
-            model, r = train_scratch(replace(base, coverage=c, seed=s, steps=steps), progress=lambda _: bar.update())
+            cfg = replace(base, coverage=c, seed=s, steps=steps)
+            model, r = trained_or_reused(cfg, out, progress=lambda _: bar.update())
+            if r.get("reused"):
+                bar.update(steps)
             runs.append(r)
             if s == 0 and (analysed is None or abs(c - 0.8) < abs(analysed[0] - 0.8)):
                 analysed = (c, model)  # the run nearest the paper's coverage 0.8 gets the complexity analysis
@@ -293,6 +317,7 @@ def coverage_sweep(
                 "per_seed": accs,
                 "two_object": [r["held_out"]["objects_2"] for r in runs],
                 "seconds": [r["seconds"] for r in runs],
+                "reused": sum(bool(r.get("reused")) for r in runs),
             }
         )
     bar.close()
