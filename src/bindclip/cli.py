@@ -245,7 +245,9 @@ def _encoder_spec(args) -> str:
 def cmd_probe(args) -> int:
     out = Path(args.out)
     if args.probe_command == "from-scratch":
-        sizes = suite.sizes_with("quick", args.set or []) if args.complexity else None
+        # The from-scratch scenes are the paper's 20 x 20 values (~160k ordered pairs), so the paper's fit
+        # sizes apply (16,384 training scenes per fraction, minibatch 1024); the quick sizes fit every scene.
+        sizes = suite.sizes_with("paper", args.set or []) if args.complexity else None
         base = from_dict(ScratchConfig, merge(asdict(ScratchConfig()), parse_overrides(args.arch)), where="--arch")
         if args.factored:
             base = replace(base, tied=True, factored=True)
@@ -478,7 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the complexity analysis on the embeddings of the coverage-0.8 model",
     )
-    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="complexity sizes, as for probe all")
+    e.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="complexity sizes (the paper's), as for probe all"
+    )
     e.add_argument(
         "--factored",
         action="store_true",

@@ -78,6 +78,7 @@ def test_probe_from_scratch_writes_the_coverage_curve(tmp_path):
     assert [p["coverage"] for p in res["points"]] == [0.5, 0.9] and len(res["points"][0]["per_seed"]) == 2
     assert (tmp_path / "coverage.png").is_file() and res["reported"] == "final step"
     assert res["complexity"]["coverage"] == 0.9 and list(res["complexity"]["curves"]) == ["linear", "product"]
+    assert (res["complexity"]["sizes"]["max_train"], res["complexity"]["sizes"]["batch_size"]) == (16384, 1024)
     assert (tmp_path / "complexity_scratch.png").is_file()
     assert (res["config"]["tied"], res["config"]["factored"]) == (False, False)  # the paper's two towers
 
