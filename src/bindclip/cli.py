@@ -252,7 +252,13 @@ def cmd_probe(args) -> int:
         if args.factored:
             base = replace(base, tied=True, factored=True)
         res = coverage_sweep(
-            out, [float(c) for c in args.coverage.split(",")], args.seeds, args.steps, base, complexity_sizes=sizes
+            out,
+            [float(c) for c in args.coverage.split(",")],
+            args.seeds,
+            args.steps,
+            base,
+            complexity_sizes=sizes,
+            log_every=args.log_every,
         )
         print(json.dumps({"coverage": [(p["coverage"], p["mean"]) for p in res["points"]]}))
         return 0
@@ -475,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--coverage", default="0.2,0.4,0.6,0.8,0.9", help="comma-separated object coverages")
     e.add_argument("--seeds", type=int, default=3)
     e.add_argument("--steps", type=int, default=2000)
+    e.add_argument(
+        "--log-every", type=int, default=0, help="held-out accuracy every N steps, in each run's result.json (curve)"
+    )
     e.add_argument(
         "--complexity",
         action="store_true",

@@ -41,15 +41,19 @@ def complexity_plot(result: dict, path, title: str = ""):
 
 
 def coverage_plot(result: dict, path):
-    """Mean and spread over seeds of held-out-object accuracy against training coverage."""
+    """Mean and spread over seeds of held-out-object accuracy against training coverage: against all
+    objects, and (where measured) against the test batch's own queries, the paper's test."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
-    fr = [p["coverage"] for p in result["points"]]
-    mean = np.array([p["mean"] for p in result["points"]])
-    lo = np.array([min(p["per_seed"]) for p in result["points"]])
-    hi = np.array([max(p["per_seed"]) for p in result["points"]])
-    ax.plot(fr, mean, marker="o")
-    ax.fill_between(fr, lo, hi, alpha=0.25)
+    points = result["points"]
+    fr = [p["coverage"] for p in points]
+    lines = [("mean", "per_seed", "against all objects")]
+    if all("in_batch_mean" in p for p in points):
+        lines.append(("in_batch_mean", "in_batch_per_seed", "against the batch's queries (paper)"))
+    for mean, per_seed, label in lines:
+        ax.plot(fr, [p[mean] for p in points], marker="o", label=label)
+        ax.fill_between(fr, [min(p[per_seed]) for p in points], [max(p[per_seed]) for p in points], alpha=0.25)
+    ax.legend(fontsize=7)
     ax.set(
         xlabel="object coverage in training",
         ylabel="object accuracy, held-out objects",
