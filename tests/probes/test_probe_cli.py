@@ -102,6 +102,11 @@ def test_from_scratch_reuses_finished_runs_with_the_same_config(tmp_path):
     assert again["reused"] == 2 and first["reused"] == 0
     assert again["per_seed"] == first["per_seed"] and again["seconds"] == first["seconds"]
     assert model.stat().st_mtime_ns == written
+    saved = model.with_name("result.json")  # saved before a setting existed: it had that setting's default
+    doc = json.loads(saved.read_text())
+    del doc["config"]["swap_negatives"]
+    saved.write_text(json.dumps(doc))
+    assert main(argv) == 0 and model.stat().st_mtime_ns == written
     assert main(argv[:-1] + ["4"]) == 0  # another step count is another run: trained, not reused
     assert json.loads((tmp_path / "coverage.json").read_text())["points"][0]["reused"] == 0
     assert model.stat().st_mtime_ns != written

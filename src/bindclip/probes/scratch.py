@@ -13,7 +13,8 @@ objectives share a batch:
 Logits are exp(tau) * cos(scene, query), the loss soft cross-entropy over the queries. Binding
 generalisation is the object accuracy on scenes built only from held-out objects: every one of the V^2
 object queries is scored, and a scene is right when its objects outscore all others (set separation;
-the swaps of its own objects are among the others). The final step is reported, never a best one.
+the swaps of its own objects are among the others), and beside it the paper's easier in-batch test
+(each scene against the queries its test batch makes). The final step is reported, never a best one.
 """
 
 from __future__ import annotations
@@ -319,7 +320,8 @@ def trained_or_reused(cfg: ScratchConfig, out: Path, progress=None, log_every: i
     saved = run / "result.json"
     if saved.is_file() and (model_file := run / "model.pt").is_file():
         result = json.loads(saved.read_text())
-        if result["config"] == asdict(cfg):
+        # a setting added since the run was saved had its default then: the run stays reusable
+        if asdict(ScratchConfig()) | result["config"] == asdict(cfg):
             model = TwoTower(cfg)
             load_state(model, load_weights_only(model_file)["model"], where=str(model_file))
             held = np.nonzero(~train_objects(cfg))[0]
