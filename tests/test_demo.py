@@ -66,6 +66,7 @@ def test_demo_trains_evaluates_probes_and_reports_then_reuses_its_runs(tmp_path,
     assert "reusing" in capsys.readouterr().err
     wall = next(b for b in again["bars"] if b["bar"].startswith("demo wall time"))
     assert wall["passed"] is None and "reusing clip" in wall["measured"]  # reused stages time nothing
+    assert again["from_scratch"]["reused"] and "from-scratch sweep" in wall["measured"]
 
     assert main(["report", str(tmp_path), "--output", str(tmp_path / "again.html")]) == 0
     assert (tmp_path / "again.html").read_text() == (tmp_path / "report.html").read_text()

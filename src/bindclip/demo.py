@@ -132,18 +132,15 @@ def probe_runs(cfg: DemoConfig, progress: Progress) -> dict[str, dict]:
 
 
 def scratch_sweep(cfg: DemoConfig, progress: Progress) -> dict:
-    path = cfg.out / "from-scratch" / "coverage.json"
-    if path.is_file():
-        done = json.loads(path.read_text())
-        if done["config"]["steps"] == cfg.scratch_steps and [p["coverage"] for p in done["points"]] == list(
-            cfg.scratch_coverages
-        ):
-            progress.stage(f"from-scratch coverage sweep: reusing {path}")
-            return {**done, "reused": True}
+    """The sweep's own run reuse decides: a run is reused only when all its settings match."""
+    out = cfg.out / "from-scratch"
     progress.stage(
-        f"from-scratch coverage sweep ({len(cfg.scratch_coverages)} coverages x 1 seed, {cfg.scratch_steps} steps)"
+        f"from-scratch coverage sweep ({len(cfg.scratch_coverages)} coverages x 1 seed, {cfg.scratch_steps} steps;"
+        f" finished runs in {out / 'runs'} are reused)"
     )
-    return coverage_sweep(path.parent, cfg.scratch_coverages, seeds=1, steps=cfg.scratch_steps)
+    res = coverage_sweep(out, cfg.scratch_coverages, seeds=1, steps=cfg.scratch_steps)
+    res["reused"] = all(p["reused"] == 1 for p in res["points"])
+    return res
 
 
 # ---- bars --------------------------------------------------------------------------------------
