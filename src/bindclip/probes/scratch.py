@@ -163,6 +163,13 @@ def soft_ce(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
     return -(target / target.sum(1, keepdim=True) * logits[rows].log_softmax(1)).sum(1).mean()
 
 
+def swap_negative(scene: list[tuple[int, int]]) -> tuple[int, int]:
+    """A two-object scene's swap negative: its first object with the second's attribute (red square &
+    blue circle -> blue square); the objects are drawn independently, so this is either swap."""
+    (_, n1), (a2, _) = scene
+    return a2, n1
+
+
 def batch_loss(model: TwoTower, scenes: list[list[tuple[int, int]]], allowed_swaps: set | None = None) -> torch.Tensor:
     """Concept loss plus object loss; swap negatives outside `allowed_swaps` (objects (a, n)) are left out."""
     V = model.V
@@ -174,10 +181,8 @@ def batch_loss(model: TwoTower, scenes: list[list[tuple[int, int]]], allowed_swa
     # object task: the objects present plus one swap negative per two-object scene
     objects = {o for s in scenes for o in s}
     for s in scenes:
-        if len(s) == 2 and s[0] != s[1]:
-            (a1, n1), (a2, n2) = s
-            if allowed_swaps is None or (a2, n1) in allowed_swaps:
-                objects.add((a2, n1))  # the first object with the second's attribute
+        if len(s) == 2 and s[0] != s[1] and (allowed_swaps is None or swap_negative(s) in allowed_swaps):
+            objects.add(swap_negative(s))
     objects = sorted(objects)
     object_pos = torch.tensor([[o in s for o in objects] for s in scenes])
     z_scenes = model.encode(model.scene_tower, tokens)  # once for both objectives
@@ -228,7 +233,7 @@ def in_batch_accuracy(
         positives = sorted({o for s in scenes for o in s})
         if len(positives) > max_positives:
             positives = [positives[i] for i in sorted(rng.permutation(len(positives))[:max_positives])]
-        swaps = {(s[1][0], s[0][1]) for s in scenes if len(s) == 2}
+        swaps = {swap_negative(s) for s in scenes if len(s) == 2}
         queries = sorted(set(positives) | swaps)
         present = torch.tensor([[q in s for q in queries] for s in scenes])
         z = model.encode(model.scene_tower, model.scene_tokens(scenes))
