@@ -61,14 +61,39 @@ def _parse_all(parser, captions: list[str], batch: int = 2048) -> list:
     return graphs
 
 
+def parser_spec(args) -> tuple[str, dict]:
+    """--parser with its options as (spec, make_parser kwargs): `--parser llm --llm-url URL --llm-model
+    NAME` is the spec llm:NAME@URL."""
+    spec, options = args.parser, {}
+    if spec == "llm":
+        if not args.llm_url or not args.llm_model:
+            raise ConfigError("--parser llm: give the server (--llm-url http://HOST:PORT/v1) and --llm-model NAME")
+        spec = f"llm:{args.llm_model}@{','.join(args.llm_url)}"
+    elif args.llm_url or args.llm_model:
+        raise ConfigError(f"--llm-url and --llm-model are for --parser llm, not {spec!r}")
+    if spec.startswith("llm:"):
+        options = {"concurrency": args.concurrency, "timeout": args.llm_timeout, "max_retries": args.llm_retries}
+    return spec, options
+
+
+def _report_fallbacks(parser) -> None:
+    fallbacks = getattr(parser, "fallbacks", None)
+    if fallbacks:
+        print(f"LLM answers replaced by the rules parser's graph: {dict(fallbacks)}", file=sys.stderr)
+
+
 def cmd_parse(args) -> int:
     if args.shards:
         return cmd_annotate(args)
+    if args.ray is not None:
+        raise ConfigError("--ray runs the shard pass: give --shards PATTERN")
     if not args.input:
         raise MissingFileError("parse: give a captions file, or --shards PATTERN")
     captions = read_captions(args.input, column=args.column, encoding_errors=args.encoding_errors)
-    kwargs = {"n_process": args.n_process} if args.parser == "spacy" else {}
-    parser = make_parser(args.parser, cache=args.cache, **kwargs)
+    spec, kwargs = parser_spec(args)
+    if spec == "spacy" and args.n_process:
+        kwargs = {"n_process": args.n_process}
+    parser = make_parser(spec, cache=args.cache, **kwargs)
     t = time.perf_counter()
     graphs = _parse_all(parser, captions)
     dt = time.perf_counter() - t
@@ -80,6 +105,7 @@ def cmd_parse(args) -> int:
         f"({rate:.0f} captions/s, parser {parser.name})",
         file=sys.stderr,
     )
+    _report_fallbacks(parser)
     return 0
 
 
@@ -88,15 +114,34 @@ def cmd_annotate(args) -> int:
     missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()]
     if missing:
         raise MissingFileError(f"--shards: {len(missing)} shard(s) not found, first {missing[0]}")
+    spec, options = parser_spec(args)
     t = time.perf_counter()
-    res = annotate_shards(urls, args.output, n_process=args.n_process, parser_spec=args.parser)
+    res = annotate_shards(
+        urls,
+        args.output,
+        n_process=args.n_process,
+        parser_spec=spec,
+        ray_address=args.ray,
+        cache=args.cache,
+        parser_options=options,
+    )
     dt = time.perf_counter() - t
     print(
-        f"annotated {len(urls)} shards ({res['samples']} samples, {res['empty_graphs']} empty graphs, "
-        f"{res['no_caption']} without caption) -> {args.output} in {dt:.1f} s; counts in "
+        f"annotated {len(res['shards'])} of {len(urls)} shards ({res['samples']} samples, {res['empty_graphs']} "
+        f"empty graphs, {res['no_caption']} without caption) -> {args.output} in {dt:.1f} s; counts in "
         f"{Path(args.output) / 'annotate.json'}",
         file=sys.stderr,
     )
+    if res.get("llm_fallbacks"):
+        print(f"LLM answers replaced by the rules parser's graph: {res['llm_fallbacks']}", file=sys.stderr)
+    if res["failed"]:  # the rest is written; a second run retries only these
+        first = next(iter(res["failed"].items()))
+        print(
+            f"error: {len(res['failed'])} shard(s) failed ({', '.join(res['failed'])}); first: {first[0]}: "
+            f"{first[1]}; run again to retry them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -116,13 +161,20 @@ def cmd_parse_eval(args) -> int:
                 )
         source = str(args.graphs)
     else:
-        parser = make_parser(args.parser, cache=args.cache)
+        spec, options = parser_spec(args)
+        parser = make_parser(spec, cache=args.cache, **options)
+        t = time.perf_counter()
         pred = _parse_all(parser, [g.caption for g in gold])
-        source = f"parser {parser.name}"
+        rate = len(gold) / max(time.perf_counter() - t, 1e-9)
+        source = f"parser {spec}"
+        _report_fallbacks(parser)
     score = score_graphs(pred, gold)
     print(f"{args.gold} ({source})")
     print(score.table())
     result = {"gold": str(args.gold), "source": source, **score.to_dict()}
+    if not args.graphs:
+        fallbacks = getattr(parser, "fallbacks", None)
+        result |= {"captions_per_s": round(rate, 1)} | ({"llm_fallbacks": dict(fallbacks)} if fallbacks else {})
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
     print(f"saved {args.json}", file=sys.stderr)
@@ -205,11 +257,15 @@ def cmd_export(args) -> int:
 def cmd_eval(args) -> int:
     for spec in args.bench:
         parse_bench(spec)  # fail on a bad spec before loading any model
-    results = {}
+    results, parsers = {}, {}
     for spec in args.model:
         scorer = load_scorer(spec, device=args.device, batch_size=args.batch_size)
-        if (args.parser or args.graph_cache) and scorer.structured:
-            scorer.model.parser = make_parser(args.parser or "spacy", cache=args.graph_cache)
+        if scorer.structured:  # the run's own parser unless --parser names another
+            pspec, options = parser_spec(args) if args.parser else (scorer.parser, {})
+            scorer.parser = pspec
+            if args.parser or args.graph_cache:
+                scorer.model.parser = make_parser(pspec, cache=args.graph_cache, **options)
+            parsers[scorer.name] = pspec
         t = time.time()
         results[scorer.name] = evaluate(scorer, args.bench, world_n=args.world_n)
         print(f"{scorer.name}: {len(results[scorer.name])} results in {time.time() - t:.0f}s", file=sys.stderr)
@@ -222,6 +278,7 @@ def cmd_eval(args) -> int:
             "models": args.model,
             "benches": args.bench,
             "world_n": args.world_n,
+            "parsers": parsers,  # OC-CLIP models: which parser made the benchmark captions' graphs
         }
         path = write_results(results, args.json, meta)
         print(f"saved {path} and {path.with_suffix('.md')}", file=sys.stderr)
@@ -229,7 +286,10 @@ def cmd_eval(args) -> int:
 
 
 def cmd_eval_graphs(args) -> int:
-    out = graph_diagnostic(read_sugarcrepe(args.sugarcrepe), make_parser(args.parser, cache=args.graph_cache))
+    spec, options = parser_spec(args)
+    parser = make_parser(spec, cache=args.graph_cache, **options)
+    out = graph_diagnostic(read_sugarcrepe(args.sugarcrepe), parser)
+    _report_fallbacks(parser)
     for split, r in out.items():
         print(f"{split:12s} {r['n']:5d} pairs, graphs differ in {100 * r['share']:.1f}%")
     if args.json:
@@ -337,6 +397,29 @@ def cmd_report(args) -> int:
     return 0
 
 
+def add_parser_options(p, default: str | None, what: str = "caption parser") -> None:
+    p.add_argument(
+        "--parser",
+        default=default,
+        help=f"{what}: 'spacy' (rules), 'seq2seq:MODEL_DIR' (a local T5), or 'llm' with --llm-url and "
+        "--llm-model (any OpenAI-compatible server: vLLM, llama.cpp, Ollama; also written llm:MODEL@URL)",
+    )
+    p.add_argument(
+        "--llm-url",
+        action="append",
+        metavar="URL",
+        help="the LLM server's OpenAI base URL, http://HOST:PORT/v1 (repeatable: the requests are shared)",
+    )
+    p.add_argument("--llm-model", metavar="NAME", help="the model as the server names it")
+    p.add_argument(
+        "--concurrency", type=int, default=8, help="LLM requests in flight at once (with --ray: in all, over actors)"
+    )
+    p.add_argument("--llm-timeout", type=float, default=60.0, help="seconds before an LLM request is given up")
+    p.add_argument(
+        "--llm-retries", type=int, default=3, help="retries of a failed request or an invalid answer, then the rules"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="bindclip", description=("Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes.")
@@ -352,10 +435,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="img2dataset shards to annotate instead ('/data/{00000..00099}.tar'): each "
         "sample's json gains its graph, written to OUTPUT/<shard name>",
     )
-    p.add_argument("--parser", default="spacy", help="'spacy' or 'seq2seq:MODEL_DIR' (a local T5 parser)")
+    add_parser_options(p, "spacy")
     p.add_argument("--cache", help="graph cache (sqlite): captions parsed before are read, not re-parsed")
     p.add_argument("--column", default="caption", help="CSV column / JSONL field holding the caption")
-    p.add_argument("--n-process", type=int, default=1, help="worker processes (spaCy's; with --shards, shard workers)")
+    p.add_argument(
+        "--n-process",
+        type=int,
+        help="worker processes (spaCy's; with --shards, shard workers; with --ray, actors: default 1 on "
+        "'local', every CPU of a running cluster)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="with --shards: run the pass as a Ray Data job on 'local' (an in-process cluster of --n-process "
+        "CPUs, the default), 'auto' (RAY_ADDRESS, or the cluster `ray start` runs here) or HOST:PORT",
+    )
     p.add_argument(
         "--encoding-errors",
         choices=("strict", "replace"),
@@ -367,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parse-eval", help="score a parser against FACTUAL-SG gold scene graphs")
     p.add_argument("gold", help="CSV with columns caption and scene_graph")
     p.add_argument("--graphs", help="parsed graphs (JSONL, in the gold file's order); default: parse now")
-    p.add_argument("--parser", default="spacy", help="parser to run when --graphs is not given")
+    add_parser_options(p, "spacy", "parser to run when --graphs is not given")
     p.add_argument("--cache", help="graph cache (sqlite) for the parser")
     p.add_argument("--json", default="parse-eval.json", help="where to save the scores (JSON)")
     p.set_defaults(func=cmd_parse_eval)
@@ -431,14 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-n", type=int, default=200, help="items per world test")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--parser", help="OC-CLIP's caption parser: spacy (default) or seq2seq:MODEL_DIR")
+    add_parser_options(p, None, "OC-CLIP's caption parser (default: the one its training graphs came from, else spacy)")
     p.add_argument("--graph-cache", help="graph cache (sqlite), so captions are parsed once across runs")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("eval-graphs", help="text-only SugarCrepe check: how often the parser tells the pair apart")
     p.add_argument("sugarcrepe", help="folder with the 7 SugarCrepe JSON files")
-    p.add_argument("--parser", default="spacy")
-    p.add_argument("--graph-cache")
+    add_parser_options(p, "spacy")
+    p.add_argument("--graph-cache", help="graph cache (sqlite)")
     p.add_argument("--json")
     p.set_defaults(func=cmd_eval_graphs)
 

@@ -61,5 +61,18 @@ class ReportError(BindclipError, ValueError):
     """A folder or JSON that holds no report-able run; names the file."""
 
 
+class MissingDependencyError(BindclipError, ImportError):
+    """An optional extra the command needs is not installed; names the pip command that installs it."""
+
+
+class LLMServerError(BindclipError, ConnectionError):
+    """An LLM server that cannot serve the parse at all (unreachable, no such model, a refused key or
+    request); names the server. A fault of one answer is not this: it is retried, then falls back."""
+
+
+class ClusterError(BindclipError, ConnectionError):
+    """A Ray cluster address that does not answer; names the address."""
+
+
 class StaleCacheError(BindclipError, ValueError):
     """A cache file (embeddings, ARO shuffles) made from other inputs; names it and says to delete it."""

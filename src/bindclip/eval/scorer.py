@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..graphs import SceneGraph
+from ..graphs.parse import make_parser
 from ..models.oc_clip import GraphState
 from ..train.export import load_with_config
 
@@ -35,6 +36,7 @@ class Scorer:
         self.batch_size = batch_size
         self.world = world  # the World (with its held-out split) the model was trained on
         self.structured = model.scores_by_graphs  # OC-CLIP's structured similarity, else pooled cosine
+        self.parser = "spacy" if self.structured else None  # the caption parser's spec (structured models)
         self.graph_cache: dict[str, SceneGraph] = {}
 
     @property
@@ -138,4 +140,9 @@ def load_scorer(spec: str, device: str | torch.device = "cpu", batch_size: int =
     path = Path(spec)
     in_run = path.is_file() and path.parent.name == "checkpoints"
     name = f"{path.parent.parent.name}/{path.stem}" if in_run else path.name if path.is_dir() else spec
-    return Scorer(model, name, batch_size=batch_size, world=cfg.data.training_world() if cfg else None)
+    scorer = Scorer(model, name, batch_size=batch_size, world=cfg.data.training_world() if cfg else None)
+    if scorer.structured:  # benchmark captions parsed as the training graphs were (the OC-CLIP paper's rule)
+        scorer.parser = cfg.data.parser if cfg else "spacy"
+        if scorer.parser != "spacy":
+            model.parser = make_parser(scorer.parser)
+    return scorer

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -597,10 +598,19 @@ class GraphCache:
         self.name = name or parser.name
         self.path = Path(path)
         self.hits = self.misses = 0
+        self.cached_fallbacks = 0  # hits whose graph was a fallback when parsed (an LLM parser's, say)
         self._db, self._pid = None, None
         if self.path.exists() and not _is_sqlite(self.path):
             _import_jsonl(self.path)
         self._connect()
+
+    @property
+    def fallbacks(self) -> Counter | None:
+        """A falling-back parser's counts by reason (an LLM parser's), the cache's hits that had been
+        fallbacks as "cached"; None for a parser that never falls back."""
+        if not self.name.startswith("llm"):
+            return None
+        return Counter(getattr(self._parser, "fallbacks", None) or {}) + Counter(cached=self.cached_fallbacks)
 
     @property
     def parser(self) -> Parser:
@@ -629,10 +639,14 @@ class GraphCache:
             part = distinct[start : start + 500]
             rows = db.execute(f"SELECT key, graph FROM graphs WHERE key IN ({','.join('?' * len(part))})", part)
             found.update(rows)
-        return [
-            SceneGraph.from_dict({**json.loads(found[k]), "caption": c}, f"{self.path}: {k}") if k in found else None
-            for c, k in zip(captions, keys)
-        ]
+        graphs = []
+        for c, k in zip(captions, keys):
+            record = json.loads(found[k]) if k in found else None
+            self.cached_fallbacks += record is not None and "fallback" in record
+            graphs.append(
+                None if record is None else SceneGraph.from_dict({**record, "caption": c}, f"{self.path}: {k}")
+            )
+        return graphs
 
     def parse(self, captions: Sequence[str]) -> list[SceneGraph]:
         graphs = self.lookup(captions)
@@ -642,20 +656,22 @@ class GraphCache:
         if todo:
             # lookup hands back the caller's caption; a parser's graph gets it here, once
             new = {c: SceneGraph(g.objects, g.relations, c) for c, g in zip(todo, self.parser.parse(todo))}
+            # a graph the parser could not make itself (an LLM parser's rules fallback) is kept marked as one
+            fallbacks = getattr(self.parser, "fallback_reasons", {})
             db = self._connect()
             with db:
                 db.executemany(
                     "INSERT OR IGNORE INTO graphs VALUES (?, ?)",
-                    [(caption_key(c, self.name), _graph_json(g)) for c, g in new.items()],
+                    [(caption_key(c, self.name), _graph_json(g, fallbacks.get(c))) for c, g in new.items()],
                 )
             graphs = [g if g is not None else new[c] for c, g in zip(captions, graphs)]
         return graphs
 
 
-def _graph_json(g: SceneGraph) -> str:
+def _graph_json(g: SceneGraph, fallback: str | None = None) -> str:
     d = g.to_dict()
     d.pop("caption", None)
-    return json.dumps(d, ensure_ascii=False)
+    return json.dumps(d | ({"fallback": fallback} if fallback else {}), ensure_ascii=False)
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -688,13 +704,33 @@ def _import_jsonl(path: Path) -> None:
     os.replace(tmp, path)
 
 
+PARSER_SPECS = "'spacy', 'seq2seq:/path/to/model_dir' or 'llm:MODEL@URL'"
+
+
+def check_parser_spec(spec: str) -> None:
+    """SpecError unless `spec` names a parser make_parser can build (nothing is loaded or contacted)."""
+    if spec.startswith("llm:"):
+        from .llm import parse_llm_spec
+
+        parse_llm_spec(spec)
+    elif spec != "spacy" and not (spec.startswith("seq2seq:") and len(spec) > len("seq2seq:")):
+        raise SpecError(f"unknown parser {spec!r}; use {PARSER_SPECS}")
+
+
 def make_parser(spec: str = "spacy", cache: str | Path | None = None, **kwargs) -> Parser:
-    """`spacy` or `seq2seq:MODEL_DIR`, optionally behind a cache file (then the parser, and spaCy with it,
-    is loaded only when a caption is not cached)."""
+    """`spacy`, `seq2seq:MODEL_DIR` or `llm:MODEL@URL` (an OpenAI-compatible server; kwargs go to
+    `LLMParser`: concurrency, timeout, max_retries, ...), optionally behind a cache file (then the parser,
+    and spaCy with it, is loaded only when a caption is not cached)."""
     if spec == "spacy":
         name, build = "spacy", partial(SpacyParser, **kwargs)
     elif spec.startswith("seq2seq:"):
         name, build = "seq2seq", partial(Seq2SeqParser, spec.split(":", 1)[1])
+    elif spec.startswith("llm:"):
+        from .llm import LLMParser, cache_name, parse_llm_spec
+
+        model, urls = parse_llm_spec(spec)
+        prompt = {k: kwargs[k] for k in ("system_prompt", "examples") if k in kwargs}
+        name, build = cache_name(model, **prompt), partial(LLMParser, model, urls, **kwargs)
     else:
-        raise SpecError(f"unknown parser {spec!r}; use 'spacy' or 'seq2seq:/path/to/model_dir'")
+        raise SpecError(f"unknown parser {spec!r}; use {PARSER_SPECS}")
     return GraphCache(build, cache, name=name) if cache else build()

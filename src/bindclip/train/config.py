@@ -11,7 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, MissingFileError
+from ..errors import ConfigError, MissingFileError, SpecError
+from ..graphs.parse import check_parser_spec
 from ..methods import get_method
 from ..models import BackboneConfig, BindingConfig
 from ..overrides import from_dict, merge, parse_overrides, read_config_file
@@ -43,6 +44,9 @@ class DataConfig:
     shards: str | None = None  # wds: "/data/cc3m/{00000..00099}.tar" or "pipe:curl -s URL" patterns
     image_size: int | None = None  # unset, or the model's input size: images follow the backbone's preprocessing
     graph_cache: str | None = None  # wds: graph cache (sqlite) from `bindclip parse --cache`, else parse in workers
+    # caption parser (make_parser spec: spacy, seq2seq:DIR, llm:MODEL@URL) for wds captions without a graph;
+    # a run on annotated shards records theirs instead, and eval parses benchmark captions with it
+    parser: str = "spacy"
     shuffle_buffer: int = 1000  # wds: records in each stream's shuffle buffer (1: shard order only)
     resampled: bool = False  # wds: each stream draws its shards with replacement (open_clip's multi-node mode)
     train_num_samples: int | None = None  # wds, resampled: samples an epoch (over all streams); unset: a pass's worth
@@ -167,6 +171,10 @@ class TrainConfig:
                 f"data.image_size: {self.data.image_size} px, but {m.backbone.name} takes {pre.size} px "
                 f"images; leave it unset (images follow the backbone's preprocessing)"
             )
+        try:
+            check_parser_spec(self.data.parser)
+        except SpecError as e:
+            raise ConfigError(f"data.parser: {e}") from None
         fine_tune = bool(m.backbone.pretrained)
         lr = o.lr if o.lr is not None else LR_NEW_MODULES if fine_tune else LR_SCRATCH
         backbone_lr = o.backbone_lr if o.backbone_lr is not None else LR_PRETRAINED_TOWERS if fine_tune else lr

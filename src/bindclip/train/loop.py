@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..distributed import world_rank
 from ..methods import get_method
+from .annotate import annotated_parser
 from .checkpoint import (
     alias_checkpoint,
     load_checkpoint,
@@ -35,7 +36,7 @@ from .checkpoint import (
 from .config import ConfigError, TrainConfig
 from .data import Batch, world_loader
 from .optim import adamw, is_backbone, warmup_cosine
-from .shards import shard_loader
+from .shards import expand_urls, shard_loader
 
 
 # ---- model, loss, optimiser --------------------------------------------------------------------
@@ -120,6 +121,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     logged metrics."""
     out = Path(out)
     cfg = cfg.resolved()  # preprocessing and learning rates filled in, as config.json keeps them
+    if cfg.data.source == "wds" and cfg.data.shards and not resume:
+        # the graphs came from whatever annotated the shards: recorded, so eval parses benchmarks the same way
+        parser = annotated_parser(expand_urls(cfg.data.shards))
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, parser=parser or cfg.data.parser))
     rank, world = setup_distributed(cfg)
     device = resolve_device(cfg)
     if cfg.run.threads:

@@ -335,10 +335,10 @@ class ShardBatches(IterableDataset):
         return image, SimpleNamespace(caption=caption, graph=graph)
 
     def _parse(self, caption: str) -> SceneGraph:
-        """Through the graph cache when one is configured, else the spaCy parser (loaded only when a
-        record carries no graph of its own)."""
+        """Through the graph cache when one is configured, else data.parser (loaded only when a record
+        carries no graph of its own)."""
         if self._graphs is None:
-            self._graphs = make_parser("spacy", cache=self.cfg.data.graph_cache)
+            self._graphs = make_parser(self.cfg.data.parser, cache=self.cfg.data.graph_cache)
         return self._graphs.parse([caption])[0]
 
 
