@@ -1,7 +1,13 @@
 import importlib.util
+import json
+import os
 from pathlib import Path
 
 import pytest
+
+# Ray's own switch for a one-machine cluster: every node address is 127.0.0.1 (else Ray uses this machine's
+# network address), so the tests' clusters talk over loopback only
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -14,6 +20,29 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_img2dataset_shards(root, n_shards: int = 8, per_shard: int = 6) -> tuple[str, list[str]]:
+    """img2dataset's layout (key.jpg, key.txt, key.json), one distinct caption per sample."""
+    import io
+
+    import webdataset as wds
+    from PIL import Image
+
+    captions = []
+    root.mkdir(parents=True, exist_ok=True)
+    for s in range(n_shards):
+        with wds.TarWriter(str(root / f"{s:05d}.tar")) as sink:
+            for i in range(per_shard):
+                key, caption = f"{s:05d}{i:04d}", f"a red car number {s * per_shard + i}"
+                buf = io.BytesIO()
+                Image.new("RGB", (24 + i, 20), (40 * s % 255, 30 * i, 90)).save(buf, "JPEG")
+                meta = {"key": key, "status": "success", "caption": caption}
+                sink.write(
+                    {"__key__": key, "jpg": buf.getvalue(), "txt": caption.encode(), "json": json.dumps(meta).encode()}
+                )
+                captions.append(caption)
+    return str(root / f"{{00000..{n_shards - 1:05d}}}.tar"), captions
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +96,18 @@ def trained_oc_clip(tmp_path_factory):
     cfg = load_config(None, ["run.keep=0"], method="oc-clip", preset="world-small")
     train(cfg, out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """The test run's one in-process Ray cluster (starting one takes seconds), stopped at the end. Tests that
+    use it run last (pytest_collection_modifyitems), so no other test forks a process that holds Ray's
+    threads."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: "ray_cluster" in getattr(item, "fixturenames", ()))  # stable: order kept otherwise

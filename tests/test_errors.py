@@ -3,6 +3,7 @@ starts with `error:` and names what to fix, exit status 2, no traceback."""
 
 import io
 import json
+import sys
 import tarfile
 
 import pytest
@@ -69,6 +70,32 @@ CASES = [
         "unknown parser",
         lambda t: ["parse", write(t / "c.txt", "a dog\n"), "-o", str(t / "o"), "--parser", "nope"],
         "unknown parser",
+    ),
+    (
+        "llm server unreachable",
+        lambda t: [
+            "parse",
+            write(t / "c.txt", "a dog\n"),
+            "-o",
+            str(t / "o"),
+            *("--parser", "llm", "--llm-url", "http://127.0.0.1:9/v1", "--llm-model", "m", "--llm-retries", "0"),
+        ],
+        "cannot reach the LLM server",
+    ),
+    (
+        "llm parser without server",
+        lambda t: ["parse", write(t / "c.txt", "a dog\n"), "-o", str(t / "o"), "--parser", "llm"],
+        "--llm-url",
+    ),
+    (
+        "llm spec malformed",
+        lambda t: ["parse", write(t / "c.txt", "a dog\n"), "-o", str(t / "o"), "--parser", "llm:model"],
+        "llm:MODEL@URL",
+    ),
+    (
+        "ray cluster address dead",
+        lambda t: ["parse", "--shards", garbage_shard(t / "s.tar"), "-o", str(t / "o"), "--ray", "127.0.0.1:9"],
+        "no Ray cluster answers",
     ),
     (
         "graphs jsonl malformed",
@@ -176,6 +203,14 @@ def test_cli_failure_is_one_line_and_exit_2(tmp_path, capsys, make_argv, fragmen
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert err.splitlines()[-1] == lines[0]  # on its own line, last
     assert fragment in lines[0]
+
+
+def test_ray_option_without_ray_installed_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where the extra is not installed
+    argv = ["parse", "--shards", garbage_shard(tmp_path / "s.tar"), "-o", str(tmp_path / "o"), "--ray"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --ray needs Ray: pip install 'bindclip[ray]'"]
 
 
 def test_every_user_facing_error_is_a_bindclip_error_and_its_builtin():

@@ -20,6 +20,7 @@ from .eval.run import evaluate, parse_bench, write_results
 from .eval.scorer import load_scorer
 from .eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
 from .graphs import read_jsonl, write_jsonl
+from .graphs.annotate import annotate_shards
 from .graphs.captions import read_captions
 from .graphs.parse import make_parser
 from .graphs.score import read_factual_csv, score_graphs
@@ -31,7 +32,6 @@ from .report import comparison_table, report_run
 from .report.tables import study_table
 from .study import STUDIES, get_study, run_study
 from .train import load_config, train
-from .train.annotate import annotate_shards
 from .train.config import resume_config
 from .train.export import export_run
 from .train.shards import expand_urls

@@ -90,7 +90,7 @@ def test_kill_and_resume_is_bit_exact(tmp_path, source):
     batch count, so the workers swap streams)."""
     extra = ["run.threads=1"]
     if source == "wds":
-        from test_shards import write_img2dataset_shards
+        from conftest import write_img2dataset_shards
 
         pattern, _ = write_img2dataset_shards(tmp_path / "shards")
         extra += [
@@ -192,7 +192,7 @@ def _free_port():
 def test_two_torchrun_ranks_read_shards_and_resume(tmp_path):
     """2 gloo ranks x 2 workers on img2dataset shards: no nodesplitter error, every rank's stream positions
     in the checkpoint, and a resume (longer run) continues from them."""
-    from test_shards import write_img2dataset_shards
+    from conftest import write_img2dataset_shards
 
     pattern, _ = write_img2dataset_shards(tmp_path / "shards")
     run = tmp_path / "run"

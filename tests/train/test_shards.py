@@ -7,6 +7,7 @@ from bindclip.methods import get_method
 from bindclip.train import ConfigError, load_config, train
 from bindclip.world import World, WorldConfig
 from bindclip.world.data import export_shards, png_bytes
+from conftest import write_img2dataset_shards
 
 TINY = [
     "data.batch_size=8",
@@ -71,29 +72,6 @@ def test_shards_without_usable_records_stop_with_their_names(tmp_path):
     )
     with pytest.raises(ValueError, match=r"no usable record in .*none-0.tar.*unreadable tar member"):
         train(cfg, tmp_path / "run", progress=False)
-
-
-def write_img2dataset_shards(root, n_shards: int = 8, per_shard: int = 6) -> tuple[str, list[str]]:
-    """img2dataset's layout (key.jpg, key.txt, key.json), one distinct caption per sample."""
-    import io
-
-    import webdataset as wds
-    from PIL import Image
-
-    captions = []
-    root.mkdir(parents=True, exist_ok=True)
-    for s in range(n_shards):
-        with wds.TarWriter(str(root / f"{s:05d}.tar")) as sink:
-            for i in range(per_shard):
-                key, caption = f"{s:05d}{i:04d}", f"a red car number {s * per_shard + i}"
-                buf = io.BytesIO()
-                Image.new("RGB", (24 + i, 20), (40 * s % 255, 30 * i, 90)).save(buf, "JPEG")
-                meta = {"key": key, "status": "success", "caption": caption}
-                sink.write(
-                    {"__key__": key, "jpg": buf.getvalue(), "txt": caption.encode(), "json": json.dumps(meta).encode()}
-                )
-                captions.append(caption)
-    return str(root / f"{{00000..{n_shards - 1:05d}}}.tar"), captions
 
 
 def epoch_captions(cfg, rank: int, world: int, epoch: int) -> list[str]:

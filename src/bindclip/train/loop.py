@@ -23,8 +23,8 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ..distributed import world_rank
+from ..graphs.annotate import annotated_parser
 from ..methods import get_method
-from .annotate import annotated_parser
 from .checkpoint import (
     alias_checkpoint,
     load_checkpoint,

@@ -25,7 +25,6 @@ skipped and counted by reason; the counts travel with the batches so the trainer
 from __future__ import annotations
 
 import io
-import json
 import random
 from collections import Counter, deque
 from types import SimpleNamespace
@@ -38,6 +37,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import ShardError
 from ..graphs import GraphFormatError, SceneGraph
+from ..graphs.annotate import record_caption, record_meta
 from ..graphs.parse import make_parser
 from ..methods import get_method
 from ..models.preprocess import pixel_transform
@@ -50,21 +50,6 @@ IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 
 def expand_urls(pattern: str) -> list[str]:
     return [u for part in pattern.split("::") for u in braceexpand.braceexpand(part)]
-
-
-def record_meta(record: dict) -> dict | None:
-    """A record's json member as a dict: {} when it has none, None when it is malformed."""
-    if "json" not in record:
-        return {}
-    try:
-        return json.loads(record["json"])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def record_caption(record: dict, meta: dict):
-    """The sample's caption: its txt member, else its json "caption" (img2dataset writes both)."""
-    return record["txt"].decode("utf-8", "replace").strip() if "txt" in record else meta.get("caption")
 
 
 def stream_shards(

@@ -34,10 +34,24 @@ from tqdm import tqdm
 from .. import errors
 from ..atomic import write_json
 from ..errors import BindclipError, ClusterError, ConfigError, MissingDependencyError
-from ..graphs.parse import make_parser
-from .shards import record_caption, record_meta
+from .parse import make_parser
 
 COUNTS = ("samples", "empty_graphs", "no_caption", "malformed_json")
+
+
+def record_meta(record: dict) -> dict | None:
+    """A record's json member as a dict: {} when it has none, None when it is malformed."""
+    if "json" not in record:
+        return {}
+    try:
+        return json.loads(record["json"])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def record_caption(record: dict, meta: dict):
+    """The sample's caption: its txt member, else its json "caption" (img2dataset writes both)."""
+    return record["txt"].decode("utf-8", "replace").strip() if "txt" in record else meta.get("caption")
 
 
 def shard_name(url: str) -> str:
@@ -196,11 +210,14 @@ def _ray_rows(todo: list[str], out_dir: str, parser: dict, n_workers: int):
     a dead actor and runs its shard again; an error inside a shard comes back as a row."""
     import ray
 
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the pass has its own bar
     ds = ray.data.from_items([{"url": u} for u in todo], override_num_blocks=len(todo))
     ds = ds.map(
         ShardAnnotator,
         fn_constructor_kwargs={"out_dir": out_dir, "parser": parser},
-        compute=ray.data.ActorPoolStrategy(size=n_workers),
+        # one shard at a time per actor: a shard queued behind a busy (or still starting) actor would wait
+        # while another sits idle
+        compute=ray.data.ActorPoolStrategy(size=n_workers, max_tasks_in_flight_per_actor=2),
         num_cpus=1,
     )
     yield from ds.iter_rows()
@@ -213,18 +230,25 @@ def _connect(address: str, n_process: int | None) -> dict:
         import ray
     except ImportError:
         raise MissingDependencyError("--ray needs Ray: pip install 'bindclip[ray]'") from None
-    if ray.is_initialized():
+    target = os.environ.get("RAY_ADDRESS", "auto") if address == "auto" else address
+    if target not in ("local", "auto"):
+        _check_reachable(target)
+    if ray.is_initialized():  # this process is already part of a cluster (the caller's ray.init): that one
         return {"ray": ray, "started": False}
     if address == "local":
-        ray.init(num_cpus=n_process or 1, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=n_process or 1, include_dashboard=False, log_to_driver=False)
     else:
-        target = os.environ.get("RAY_ADDRESS", "auto") if address == "auto" else address
-        if target != "auto":
-            _check_reachable(target)
         try:
             ray.init(address=target, log_to_driver=False)
         except ConnectionError as e:
-            raise ClusterError(f"--ray {address}: no Ray cluster answers ({' '.join(str(e).split())[:200]})") from None
+            # Ray turns token authentication on by itself only for a cluster it finds ("auto")
+            hint = (
+                ""
+                if os.environ.get("RAY_AUTH_MODE")
+                else "; a cluster with token authentication needs RAY_AUTH_MODE=token"
+            )
+            said = " ".join(str(e).split())[:200]
+            raise ClusterError(f"--ray {address}: no Ray cluster answers ({said}){hint}") from None
     return {"ray": ray, "started": True}
 
 
