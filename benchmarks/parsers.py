@@ -28,8 +28,8 @@ def build(spec: str, concurrency: int):
     if spec == "sng_parser":
         import sng_parser
 
-        from parser import _importable, sng_graph  # benchmarks/parser.py: the peer's conversion
         from bindclip.graphs.nlp import PIPELINE_PACKAGES
+        from parser import _importable, sng_graph  # benchmarks/parser.py: the peer's conversion
 
         peer = sng_parser.Parser("spacy", model=next(p for p in PIPELINE_PACKAGES if _importable(p)))
 
