@@ -4,11 +4,11 @@ its training graphs, and `bindclip eval` parses the benchmark captions with it u
 import json
 
 from colour_scorer import save_colour
-from conftest import write_img2dataset_shards
-from llm_server import serve
 
 from bindclip.cli import main
 from bindclip.eval.sugarcrepe import SPLITS
+from conftest import write_img2dataset_shards
+from llm_server import serve
 
 TINY = ["data.source=wds", "data.workers=0", "data.batch_size=4", "run.steps=2", "run.keep=0"]
 TINY += ["model.binding.dim=32", "model.binding.heads=2"]
