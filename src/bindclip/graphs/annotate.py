@@ -24,7 +24,6 @@ import math
 import os
 import socket
 from collections import Counter
-from contextlib import nullcontext
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -201,7 +200,7 @@ def _pool_rows(todo: list[str], out_dir: str, parser: dict, n_workers: int):
         yield from map(_pool_annotate, todo)
         return
     # spawn, not fork: no forked spaCy or torch state in the workers
-    with get_context("spawn").Pool(n_workers, _init_worker, (out_dir, parser)) if todo else nullcontext() as pool:
+    with get_context("spawn").Pool(n_workers, _init_worker, (out_dir, parser)) as pool:
         yield from pool.imap_unordered(_pool_annotate, todo)
 
 
