@@ -1,9 +1,11 @@
 """Text-only SugarCrepe check: how often the parsed graphs of the positive and the negative caption
 differ, per split (a model scoring graphs can only separate pairs whose graphs differ).
 
-    python benchmarks/sugarcrepe_graphs.py [--data ../shared/data/sugarcrepe]
+    python benchmarks/sugarcrepe_graphs.py [--data ../shared/data/sugarcrepe] [--parser SPEC]
 
-Prints one JSON line; the peer is sng_parser (SceneGraphParser) when installed, on the same pairs.
+--parser is any make_parser spec (spacy, seq2seq:DIR, llm:MODEL@URL); benchmarks/parsers.py puts several
+side by side. Prints one JSON line; the peer is sng_parser (SceneGraphParser) when installed, on the same
+pairs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from bindclip.eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
 from bindclip.graphs.nlp import PIPELINE_PACKAGES
-from bindclip.graphs.parse import SpacyParser
+from bindclip.graphs.parse import make_parser
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
 
@@ -23,11 +25,13 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--parser", default="spacy", help="bindclip's parser: any make_parser spec")
     args = ap.parse_args(argv)
     splits = read_sugarcrepe(args.data)
     t = time.perf_counter()
-    ours = graph_diagnostic(splits, SpacyParser())
-    out = {"benchmark": "sugarcrepe_graphs", "bindclip": ours, "bindclip_s": round(time.perf_counter() - t, 1)}
+    ours = graph_diagnostic(splits, make_parser(args.parser))
+    out = {"benchmark": "sugarcrepe_graphs", "parser": args.parser, "bindclip": ours}
+    out["bindclip_s"] = round(time.perf_counter() - t, 1)
     try:
         import sng_parser
 

@@ -166,6 +166,15 @@ def test_a_shard_that_raises_is_recorded_the_rest_written_and_a_rerun_retries_it
     assert summary["failed"] == {} and summary["samples"] == 12
 
 
+def test_shards_read_through_a_pipe_keep_their_names(tmp_path):
+    """`pipe:` inputs (an object store's CLI, say) are read by webdataset; the output keeps the shard's name."""
+    pattern, _ = write_img2dataset_shards(tmp_path / "in", n_shards=2, per_shard=3)
+    piped = "::".join(f"pipe:cat {tmp_path / 'in' / f'{s:05d}.tar'}" for s in range(2))
+    assert main(["parse", "--shards", piped, "-o", str(tmp_path / "piped")]) == 0
+    assert main(["parse", "--shards", pattern, "-o", str(tmp_path / "plain")]) == 0
+    assert members(tmp_path / "piped") == members(tmp_path / "plain") and len(members(tmp_path / "plain")) == 2
+
+
 def test_annotating_with_another_parser_into_the_same_folder_is_refused(tmp_path, capsys):
     pattern, _ = write_img2dataset_shards(tmp_path / "in", n_shards=1, per_shard=2)
     assert main(["parse", "--shards", pattern, "-o", str(tmp_path / "out")]) == 0
@@ -214,6 +223,11 @@ def test_a_running_cluster_is_joined_by_address(tmp_path):
         run = subprocess.run([*cli, "--ray", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=300, env=env)
         assert run.returncode == 0, run.stderr[-2000:]
         assert members(tmp_path / "ray") == members(tmp_path / "procs")
+        cli[-1] = str(tmp_path / "auto")  # `--ray auto` finds the cluster through RAY_ADDRESS
+        env["RAY_ADDRESS"] = f"127.0.0.1:{port}"
+        run = subprocess.run([*cli, "--ray", "auto"], capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert members(tmp_path / "auto") == members(tmp_path / "procs")
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # --block: ray start stops what it started
         head.wait(60)
