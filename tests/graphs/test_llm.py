@@ -147,13 +147,16 @@ def test_spec_names_the_model_and_the_servers():
 
 
 def test_cli_parse_and_parse_eval_with_an_llm(tmp_path, capsys):
-    """`bindclip parse` and `bindclip parse-eval` end to end, the double answering FACTUAL-SG's gold graphs."""
+    """`bindclip parse` and `bindclip parse-eval` end to end, the double answering a FACTUAL-SG file's gold graphs."""
     from bindclip.graphs.score import read_factual_csv
-    from conftest import SHARED
 
-    gold_csv = tmp_path / "gold.csv"
-    lines = (SHARED / "data/factual_sg/dev.csv").read_text().splitlines()
-    gold_csv.write_text("\n".join(lines[:41]) + "\n")  # header and 40 captions
+    gold_csv = tmp_path / "gold.csv"  # FACTUAL-SG's format: the gold tuples, "is" for an attribute
+    gold_csv.write_text(
+        "image_id,region_id,caption,scene_graph\n"
+        '1,1,white stove in a kitchen,"( stove , is , white ) , ( stove , in , kitchen )"\n'
+        '2,2,a man riding a brown horse,"( horse , is , brown ) , ( man , ride , horse )"\n'
+        '3,3,two dogs on a red sofa,"( dogs , is , 2 ) , ( sofa , is , red ) , ( dogs , on , sofa )"\n'
+    )
     gold = read_factual_csv(gold_csv)
     answers = {g.caption: {k: v for k, v in g.to_dict().items() if k != "caption"} for g in gold}
     (tmp_path / "caps.txt").write_text("\n".join(CAPTIONS[:6]) + "\n")
