@@ -69,7 +69,7 @@ def main(argv=None):
         import ray
 
         t = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
         init_s = time.perf_counter() - t
         ray_s, ray_res = best_pass(urls, tmp / "ray", args.repeats, ray_address="local")

@@ -180,6 +180,10 @@ def test_annotating_with_another_parser_into_the_same_folder_is_refused(tmp_path
     assert main(["parse", "--shards", pattern, "-o", str(tmp_path / "out")]) == 0
     assert main(["parse", "--shards", pattern, "-o", str(tmp_path / "out"), "--parser", "seq2seq:/x"]) == 2
     assert "annotated by parser 'spacy'" in capsys.readouterr().err
+    from bindclip.graphs.parse import parser_identity
+
+    same = [parser_identity(f"llm:m@http://{host}:8000/v1") for host in ("127.0.0.1", "127.0.0.2")]
+    assert same[0] == same[1] != parser_identity("llm:other@http://127.0.0.1:8000/v1")  # the model, not the host
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from .. import errors
 from ..atomic import write_json
 from ..errors import BindclipError, ClusterError, ConfigError, MissingDependencyError
-from .parse import make_parser
+from .parse import make_parser, parser_identity
 
 COUNTS = ("samples", "empty_graphs", "no_caption", "malformed_json")
 
@@ -151,7 +151,7 @@ def annotate_shards(
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / "annotate.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    if summary.get("parser", parser_spec) != parser_spec:
+    if parser_identity(summary.get("parser", parser_spec)) != parser_identity(parser_spec):
         raise ConfigError(
             f"{summary_path}: its shards were annotated by parser {summary['parser']!r}, not {parser_spec!r}; "
             "use another output folder, or the same --parser"

@@ -707,6 +707,15 @@ def _import_jsonl(path: Path) -> None:
 PARSER_SPECS = "'spacy', 'seq2seq:/path/to/model_dir' or 'llm:MODEL@URL'"
 
 
+def parser_identity(spec: str) -> str:
+    """What makes two specs the same parser: an LLM's model and prompt, not the server it is asked on."""
+    if spec.startswith("llm:"):
+        from .llm import cache_name, parse_llm_spec
+
+        return cache_name(parse_llm_spec(spec)[0])
+    return spec
+
+
 def check_parser_spec(spec: str) -> None:
     """SpecError unless `spec` names a parser make_parser can build (nothing is loaded or contacted)."""
     if spec.startswith("llm:"):
