@@ -137,6 +137,23 @@ CASES = [
         ],
         "no usable record",
     ),
+    (
+        "shards missing (default workers)",
+        lambda t: [*TINY_TRAIN, "data.source=wds", f"data.shards={t}/no/such/{{0..1}}.tar", "--out", str(t / "r")],
+        "none of the 2 shard(s) exists",
+    ),
+    (
+        "shards unusable (default workers: the worker's error unwrapped)",
+        lambda t: [
+            *TINY_TRAIN,
+            "data.source=wds",
+            f"data.shards={garbage_shard(t / 's0.tar')}::{garbage_shard(t / 's1.tar')}",
+            "--out",
+            str(t / "r"),
+        ],
+        "data.shards: no usable record",
+    ),
+    ("world export negative count", lambda t: ["world", "export", "--out", str(t / "w"), "--n", "-5"], "--n: -5"),
     ("export without checkpoint", lambda t: ["export", str(t), "-o", str(t / "m")], "config.json"),
     (
         "unknown benchmark",

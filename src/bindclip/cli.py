@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .atomic import write_json
 from .demo import RUNS, DemoConfig, run_demo
-from .errors import BindclipError, ConfigError, MissingFileError
+from .errors import BindclipError, ConfigError, MissingFileError, WorldConfigError
 from .eval.run import evaluate, parse_bench, write_results
 from .eval.scorer import load_scorer
 from .eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
@@ -194,6 +194,9 @@ def _world_from_args(args):
 
 
 def cmd_world_export(args) -> int:
+    for flag, value, least in (("--n", args.n, 1), ("--n-test", args.n_test, 0), ("--per-shard", args.per_shard, 1)):
+        if value is not None and value < least:
+            raise WorldConfigError(f"{flag}: {value} scenes; give {'a positive count' if least else '0 or more'}")
     world = _world_from_args(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -639,8 +642,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (BindclipError, OSError) as e:  # what the user gave, or a file the system could not open
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, whatever the message holds
+        print("error: " + one_line(e), file=sys.stderr)
         return 2
+
+
+def one_line(e: Exception) -> str:
+    """The message on one line. An error raised in a DataLoader worker arrives re-raised by torch as "Caught
+    X in DataLoader worker process N. Original Traceback ...": its own message is the traceback's last line,
+    after the exception's qualified name."""
+    text = str(e)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        name, sep, message = last.partition(": ")
+        text = message if sep and name.endswith(type(e).__name__) else last
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -64,13 +64,18 @@ def test_wds_needs_shards():
 
 
 def test_shards_without_usable_records_stop_with_their_names(tmp_path):
+    from test_errors import garbage_shard
+
     cfg = load_config(
         None,
         TINY + ["data.source=wds", f"data.shards={tmp_path}/none-{{0..1}}.tar", "run.steps=2"],
         method="clip",
         preset="world-small",
     )
-    with pytest.raises(ValueError, match=r"no usable record in .*none-0.tar.*unreadable tar member"):
+    with pytest.raises(ValueError, match=r"none of the 2 shard\(s\) exists \(first: .*none-0.tar\)"):
+        train(cfg, tmp_path / "run", progress=False)  # before any loader worker starts
+    garbage_shard(tmp_path / "none-1.tar")  # one unreadable, one without a usable record: read, then stopped
+    with pytest.raises(ValueError, match=r"no usable record.*unreadable tar member.*malformed json"):
         train(cfg, tmp_path / "run", progress=False)
 
 

@@ -25,6 +25,7 @@ skipped and counted by reason; the counts travel with the batches so the trainer
 from __future__ import annotations
 
 import io
+import os
 import random
 from collections import Counter, deque
 from types import SimpleNamespace
@@ -333,6 +334,10 @@ def shard_loader(
     """Batches of this rank's shard streams; `consumed` and `start` (the checkpoint's data positions)
     resume where a run stopped."""
     ds = ShardBatches(cfg, tokenizer, rank, world_size, consumed, start)
+    local = [u for u in ds.urls if "://" not in u and not u.startswith("pipe:")]
+    if local and len(local) == len(ds.urls) and not any(os.path.isfile(u) for u in local):
+        # here, before workers start: a worker's error would reach the user wrapped in its traceback
+        raise ShardError(f"data.shards: none of the {len(local)} shard(s) exists (first: {local[0]})")
     workers = cfg.data.workers
     return DataLoader(
         ds,

@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 from tqdm import tqdm
 
+from ..errors import WorldConfigError
 from .world import World
 
 CHUNK = 64  # scenes rendered together
@@ -74,6 +75,8 @@ def export_shards(
     world: World, out: str | Path, n: int, part: str, seed: int = 0, per_shard: int = 10_000, progress: bool = True
 ) -> list[Path]:
     """Write n samples of `part` as OUT/{part}-000000.tar ...; returns the shard paths."""
+    if n < 0 or per_shard < 1:
+        raise WorldConfigError(f"export_shards: n {n} (0 or more) and per_shard {per_shard} (1 or more)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pattern = str(out / f"{part}-%06d.tar")
