@@ -4,41 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from .atomic import write_json
-from .demo import RUNS, DemoConfig, run_demo
 from .errors import BindclipError, ConfigError, MissingFileError, WorldConfigError
-from .eval.run import evaluate, parse_bench, write_results
-from .eval.scorer import load_scorer
-from .eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
-from .graphs import read_jsonl, write_jsonl
-from .graphs.annotate import annotate_shards
-from .graphs.captions import read_captions
-from .graphs.parse import make_parser
-from .graphs.score import read_factual_csv, score_graphs
-from .methods import method_names
-from .overrides import from_dict, merge, parse_overrides
-from .probes import suite
-from .probes.scratch import ScratchConfig, coverage_sweep
-from .report import comparison_table, report_run
-from .report.tables import study_table
-from .study import STUDIES, get_study, run_study
-from .train import load_config, train
-from .train.config import resume_config
-from .train.export import export_run
-from .train.shards import expand_urls
 from .version import __version__
-from .world import World, WorldConfig, make_split
-from .world.data import export_shards
-from .world.preview import preview_grid
+
+# The command line answers --help without importing torch or open_clip: each command imports what it runs,
+# and the names its help lists are kept here (tests/test_cli.py checks them against the registries).
+METHOD_NAMES = ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip", "clip-hn")  # methods.METHOD_NAMES
+STUDY_NAMES = ("local-loss", "attention", "parser-noise", "baselines")  # study.STUDIES
+DEMO_RUNS = ("clip", "clip-hn", "c2lip", "oc-clip", "oc-clip+c2lip", "oc-clip-no-local")  # demo.RUNS
 
 
 def _progress(iterable, total: int, desc: str):
@@ -83,6 +63,10 @@ def _report_fallbacks(parser) -> None:
 
 
 def cmd_parse(args) -> int:
+    from .graphs import write_jsonl
+    from .graphs.captions import read_captions
+    from .graphs.parse import make_parser
+
     if args.shards:
         return cmd_annotate(args)
     if args.ray is not None:
@@ -110,6 +94,9 @@ def cmd_parse(args) -> int:
 
 
 def cmd_annotate(args) -> int:
+    from .graphs.annotate import annotate_shards
+    from .train.shards import expand_urls
+
     urls = expand_urls(args.shards)
     missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()]
     if missing:
@@ -146,6 +133,10 @@ def cmd_annotate(args) -> int:
 
 
 def cmd_parse_eval(args) -> int:
+    from .graphs import read_jsonl
+    from .graphs.parse import make_parser
+    from .graphs.score import read_factual_csv, score_graphs
+
     gold = read_factual_csv(args.gold)
     if args.graphs:
         pred = list(read_jsonl(args.graphs))
@@ -182,6 +173,8 @@ def cmd_parse_eval(args) -> int:
 
 
 def _world_from_args(args):
+    from .world import World, WorldConfig, make_split
+
     kw = {"image_size": args.size}
     if args.shapes:
         kw["shapes"] = tuple(args.shapes.split(","))
@@ -194,6 +187,10 @@ def _world_from_args(args):
 
 
 def cmd_world_export(args) -> int:
+    from dataclasses import asdict
+
+    from .world.data import export_shards
+
     for flag, value, least in (("--n", args.n, 1), ("--n-test", args.n_test, 0), ("--per-shard", args.per_shard, 1)):
         if value is not None and value < least:
             raise WorldConfigError(f"{flag}: {value} scenes; give {'a positive count' if least else '0 or more'}")
@@ -216,6 +213,8 @@ def cmd_world_export(args) -> int:
 
 
 def cmd_world_preview(args) -> int:
+    from .world.preview import preview_grid
+
     path = preview_grid(_world_from_args(args), args.output, n=args.n, seed=args.seed, part=args.part)
     print(f"saved {path}", file=sys.stderr)
     return 0
@@ -236,6 +235,9 @@ def _world_options(p):
 
 
 def cmd_train(args) -> int:
+    from .train import load_config, train
+    from .train.config import resume_config
+
     files = [a for a in args.items if "=" not in a]
     overrides = [a for a in args.items if "=" in a]
     if len(files) > 1:
@@ -252,12 +254,23 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from .train.export import export_run
+
     out = export_run(args.run_dir, args.output, checkpoint=args.checkpoint)
     print(f"exported {args.run_dir} -> {out}")
     return 0
 
 
 def cmd_eval(args) -> int:
+    import platform
+
+    import torch
+
+    from .eval.run import evaluate, parse_bench, write_results
+    from .eval.scorer import load_scorer
+    from .graphs.parse import make_parser
+    from .report import comparison_table
+
     for spec in args.bench:
         parse_bench(spec)  # fail on a bad spec before loading any model
     results, parsers = {}, {}
@@ -289,6 +302,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_eval_graphs(args) -> int:
+    from .eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
+    from .graphs.parse import make_parser
+
     spec, options = parser_spec(args)
     parser = make_parser(spec, cache=args.graph_cache, **options)
     out = graph_diagnostic(read_sugarcrepe(args.sugarcrepe), parser)
@@ -306,6 +322,12 @@ def _encoder_spec(args) -> str:
 
 
 def cmd_probe(args) -> int:
+    from dataclasses import asdict, replace
+
+    from .overrides import from_dict, merge, parse_overrides
+    from .probes import suite
+    from .probes.scratch import ScratchConfig, coverage_sweep
+
     out = Path(args.out)
     if args.probe_command == "from-scratch":
         # The from-scratch scenes are the paper's 20 x 20 values (~160k ordered pairs), so the paper's fit
@@ -345,6 +367,8 @@ def cmd_probe(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from .demo import RUNS, DemoConfig, run_demo
+
     unknown = [r for r in args.runs.split(",") if r not in RUNS]
     if unknown:
         raise ConfigError(f"--runs: unknown {unknown}; choose from {', '.join(RUNS)}")
@@ -381,6 +405,9 @@ def parse_seeds(text: str, study) -> dict[str, int]:
 
 
 def cmd_study(args) -> int:
+    from .report.tables import study_table
+    from .study import get_study, run_study
+
     study = get_study(args.name)
     budgets = args.budgets.split(",") if args.budgets else None
     unknown = [b for b in budgets or [] if b not in study.budgets]
@@ -395,6 +422,8 @@ def cmd_study(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .report import report_run
+
     path = report_run(args.run_dir, args.output)
     print(f"wrote {path}")
     return 0
@@ -487,14 +516,14 @@ def build_parser() -> argparse.ArgumentParser:
     _world_options(v)
     v.set_defaults(func=cmd_world_preview)
 
-    p = sub.add_parser("train", help=f"train a method: {', '.join(method_names())} (torchrun for several GPUs)")
+    p = sub.add_parser("train", help=f"train a method: {', '.join(METHOD_NAMES)} (torchrun for several GPUs)")
     p.add_argument(
         "items",
         nargs="*",
         metavar="[CFG] key=value",
         help="a YAML/JSON config, then overrides such as optim.lr=1e-4 run.steps=200",
     )
-    p.add_argument("--method", choices=method_names())
+    p.add_argument("--method", choices=METHOD_NAMES)
     p.add_argument("--preset", choices=("world-small",), help="a starting config (overridden by CFG and keys)")
     p.add_argument("--out", required=True, help="run directory: config.json, metrics.jsonl, checkpoints/")
     p.add_argument(
@@ -606,7 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: train every method on the world, evaluate, probe, report")
     p.add_argument("--out", default="runs/demo", help="demo folder: runs/, probes/, demo.json, report.html")
-    p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of the runs: {', '.join(RUNS)}")
+    p.add_argument(
+        "--runs", default=",".join(DEMO_RUNS), help=f"comma-separated subset of the runs: {', '.join(DEMO_RUNS)}"
+    )
     p.add_argument("--world-n", type=int, default=200, help="items per world test")
     p.add_argument("--no-probes", action="store_true", help="skip the binding probes on the image encoders")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="probe sizes on the quick size")
@@ -614,8 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every training")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("study", help=f"a question over seeds with intervals: {', '.join(STUDIES)}")
-    p.add_argument("name", metavar="NAME", help=f"one of {', '.join(STUDIES)}")
+    p = sub.add_parser("study", help=f"a question over seeds with intervals: {', '.join(STUDY_NAMES)}")
+    p.add_argument("name", metavar="NAME", help=f"one of {', '.join(STUDY_NAMES)}")
     p.add_argument("--seeds", help="training seeds per variant: N, or BUDGET=N,... per budget (default 8)")
     p.add_argument("--out", help="study folder (default runs/studies/NAME); finished runs in it are reused")
     p.add_argument("--budgets", help="comma-separated subset of the study's budgets (local-loss: demo,small)")
