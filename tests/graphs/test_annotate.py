@@ -235,3 +235,24 @@ def test_a_running_cluster_is_joined_by_address(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # --block: ray start stops what it started
         head.wait(60)
+
+
+def test_ray_actors_share_an_llm_server(tmp_path, ray_cluster):
+    """`--ray local --parser llm`: each actor asks the server for its shards' captions, once each, and the
+    shards carry the server's graphs."""
+    from llm_server import serve
+
+    pattern, captions = write_img2dataset_shards(tmp_path / "in", n_shards=4, per_shard=5)
+    answers = {c: {"objects": [{"name": "car", "attributes": [c.split()[-1]]}], "relations": []} for c in captions}
+    with serve(answers, faults={captions[3]: ["bad_json"] * 4}) as server:
+        llm = ["--parser", "llm", "--llm-url", server.url, "--llm-model", server.model, "--concurrency", "4"]
+        out = tmp_path / "out"
+        assert main(["parse", "--shards", pattern, "-o", str(out), "--ray", "local", *llm, "--llm-retries", "1"]) == 0
+        asked = sorted(r["caption"] for r in server.log())
+    assert asked == sorted(captions + [captions[3]])  # one request a caption, one retry for the faulty one
+    graphs = [json.loads(m)["graph"] for shard in members(out).values() for _, m in shard]
+    assert [g["objects"][0]["attributes"] for i, g in enumerate(graphs) if i != 3] == [
+        [c.split()[-1]] for i, c in enumerate(captions) if i != 3
+    ]
+    summary = json.loads((out / "annotate.json").read_text())
+    assert summary["llm_fallbacks"] == {"bad_json": 1} and summary["samples"] == 20
