@@ -29,20 +29,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def build(spec: str, concurrency: int):
     if spec == "sng_parser":
-        import sng_parser
+        from parser import SngParser  # benchmarks/parser.py: the peer as a Parser
 
-        from bindclip.graphs.nlp import PIPELINE_PACKAGES
-        from parser import _importable, sng_graph  # benchmarks/parser.py: the peer's conversion
-
-        peer = sng_parser.Parser("spacy", model=next(p for p in PIPELINE_PACKAGES if _importable(p)))
-
-        class Peer:
-            name = "sng_parser"
-
-            def parse(self, captions):
-                return [sng_graph(peer.parse(c), c) for c in captions]
-
-        return Peer()
+        return SngParser()
     from bindclip.graphs.parse import make_parser
 
     return make_parser(spec, **({"concurrency": concurrency} if spec.startswith("llm:") else {}))

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from bindclip.eval.sugarcrepe import graph_diagnostic, read_sugarcrepe
-from bindclip.graphs.nlp import PIPELINE_PACKAGES
 from bindclip.graphs.parse import make_parser
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
@@ -33,19 +32,11 @@ def main(argv=None):
     out = {"benchmark": "sugarcrepe_graphs", "parser": args.parser, "bindclip": ours}
     out["bindclip_s"] = round(time.perf_counter() - t, 1)
     try:
-        import sng_parser
+        from parser import SngParser  # benchmarks/parser.py: the peer as a Parser
 
-        from parser import _importable, sng_graph  # benchmarks/parser.py: the peer's conversion
-
-        model = next(p for p in PIPELINE_PACKAGES if _importable(p))
-        peer = sng_parser.Parser("spacy", model=model)
-
-        class Peer:
-            def parse(self, captions):
-                return [sng_graph(peer.parse(c), c) for c in captions]
-
+        peer = SngParser()
         t = time.perf_counter()
-        out["sng_parser"] = graph_diagnostic(splits, Peer())
+        out["sng_parser"] = graph_diagnostic(splits, peer)
         out["sng_parser_s"] = round(time.perf_counter() - t, 1)
     except ImportError as e:
         out["sng_parser"] = f"not run ({e})"

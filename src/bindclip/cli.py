@@ -56,8 +56,8 @@ def parser_spec(args) -> tuple[str, dict]:
     return spec, options
 
 
-def _report_fallbacks(parser) -> None:
-    fallbacks = getattr(parser, "fallbacks", None)
+def _report_fallbacks(fallbacks) -> None:
+    """An LLM parser's fallbacks by reason (a parser's `fallbacks`, or annotate.json's `llm_fallbacks`)."""
     if fallbacks:
         print(f"LLM answers replaced by the rules parser's graph: {dict(fallbacks)}", file=sys.stderr)
 
@@ -89,16 +89,16 @@ def cmd_parse(args) -> int:
         f"({rate:.0f} captions/s, parser {parser.name})",
         file=sys.stderr,
     )
-    _report_fallbacks(parser)
+    _report_fallbacks(getattr(parser, "fallbacks", None))
     return 0
 
 
 def cmd_annotate(args) -> int:
-    from .graphs.annotate import annotate_shards
+    from .graphs.annotate import annotate_shards, is_local
     from .train.shards import expand_urls
 
     urls = expand_urls(args.shards)
-    missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not Path(u).is_file()]
+    missing = [u for u in urls if is_local(u) and not Path(u).is_file()]
     if missing:
         raise MissingFileError(f"--shards: {len(missing)} shard(s) not found, first {missing[0]}")
     spec, options = parser_spec(args)
@@ -119,8 +119,7 @@ def cmd_annotate(args) -> int:
         f"{Path(args.output) / 'annotate.json'}",
         file=sys.stderr,
     )
-    if res.get("llm_fallbacks"):
-        print(f"LLM answers replaced by the rules parser's graph: {res['llm_fallbacks']}", file=sys.stderr)
+    _report_fallbacks(res.get("llm_fallbacks"))
     if res["failed"]:  # the rest is written; a second run retries only these
         first = next(iter(res["failed"].items()))
         print(
@@ -158,13 +157,13 @@ def cmd_parse_eval(args) -> int:
         pred = _parse_all(parser, [g.caption for g in gold])
         rate = len(gold) / max(time.perf_counter() - t, 1e-9)
         source = f"parser {spec}"
-        _report_fallbacks(parser)
+        fallbacks = getattr(parser, "fallbacks", None)
+        _report_fallbacks(fallbacks)
     score = score_graphs(pred, gold)
     print(f"{args.gold} ({source})")
     print(score.table())
     result = {"gold": str(args.gold), "source": source, **score.to_dict()}
     if not args.graphs:
-        fallbacks = getattr(parser, "fallbacks", None)
         result |= {"captions_per_s": round(rate, 1)} | ({"llm_fallbacks": dict(fallbacks)} if fallbacks else {})
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
@@ -308,7 +307,7 @@ def cmd_eval_graphs(args) -> int:
     spec, options = parser_spec(args)
     parser = make_parser(spec, cache=args.graph_cache, **options)
     out = graph_diagnostic(read_sugarcrepe(args.sugarcrepe), parser)
-    _report_fallbacks(parser)
+    _report_fallbacks(getattr(parser, "fallbacks", None))
     for split, r in out.items():
         print(f"{split:12s} {r['n']:5d} pairs, graphs differ in {100 * r['share']:.1f}%")
     if args.json:

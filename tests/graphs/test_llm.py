@@ -2,8 +2,6 @@
 no model, it answers the graphs it is given and injects the faults it is told)."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +10,7 @@ from bindclip.errors import LLMServerError, SpecError
 from bindclip.graphs import SceneGraph
 from bindclip.graphs.llm import GRAPH_SCHEMA, graph_from_answer, parse_llm_spec
 from bindclip.graphs.parse import make_parser
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from llm_server import serve  # noqa: E402
+from llm_server import serve
 
 COLOURS, THINGS, BOX_COLOURS = (
     ("red", "blue", "green", "black", "white"),

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import GraphFormatError, LLMServerError, SpecError
-from .scene_graph import SceneGraph
+from .scene_graph import SceneGraph, SGObject, SGRelation
 
 GRAPH_SCHEMA = {  # exactly what `bindclip parse` writes, less the caption
     "type": "object",
@@ -208,7 +208,6 @@ def _list(d: dict, key: str) -> list:
 
 def _normalised(g: SceneGraph) -> SceneGraph:
     """Lower case and single spaces, as the rules parser writes its graphs, so both compare as text."""
-    from .scene_graph import SGObject, SGRelation
 
     def text(s: str) -> str:
         return " ".join(s.split()).lower()

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import ShardError
 from ..graphs import GraphFormatError, SceneGraph
-from ..graphs.annotate import record_caption, record_meta
+from ..graphs.annotate import is_local, record_caption, record_meta
 from ..graphs.parse import make_parser
 from ..methods import get_method
 from ..models.preprocess import pixel_transform
@@ -334,7 +334,7 @@ def shard_loader(
     """Batches of this rank's shard streams; `consumed` and `start` (the checkpoint's data positions)
     resume where a run stopped."""
     ds = ShardBatches(cfg, tokenizer, rank, world_size, consumed, start)
-    local = [u for u in ds.urls if "://" not in u and not u.startswith("pipe:")]
+    local = [u for u in ds.urls if is_local(u)]
     if local and len(local) == len(ds.urls) and not any(os.path.isfile(u) for u in local):
         # here, before workers start: a worker's error would reach the user wrapped in its traceback
         raise ShardError(f"data.shards: none of the {len(local)} shard(s) exists (first: {local[0]})")
