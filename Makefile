@@ -1,20 +1,23 @@
 # Two commands a newcomer needs: `make test` and `make demo`. Both build .venv themselves.
 # `make test-fast` leaves out the tests marked slow; `make lint` runs what CI checks besides the tests.
+# Another Python: `make test-fast PYTHON=python3.12 VENV=.venv312` (CI runs that too).
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the exact versions the tests passed with; the package metadata itself declares ranges
+PIP_INSTALL := $(BIN)/pip install --quiet -c constraints.txt
 
 .PHONY: venv test test-fast lint demo report-check bench clean
 
 venv: $(STAMP)
 
-# torch is pinned and installed first, on its own, so pip never resolves a newer CUDA build
-$(STAMP): pyproject.toml
+# torch is installed first, on its own and pinned, so pip never resolves a newer CUDA build
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(PIP_INSTALL) torch torchvision
+	$(PIP_INSTALL) -e ".[dev]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -40,7 +43,7 @@ report-check: $(STAMP)
 # rewrites the log's tables in docs/results.md
 LOG := $(BIN)/python benchmarks/results_log.py append
 BENCHES := parser world models train sugarcrepe_graphs eval open_clip_parity zeroshot_memory shard_resume \
-	graph_cache annotate annotate_ray parser_llm parsers probes local_loss_ablation
+	graph_cache annotate annotate_ray parser_llm parsers probes local_loss_ablation cli_startup
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHES); do $(BIN)/python benchmarks/$$b.py | $(LOG); done

@@ -18,7 +18,7 @@ from .version import __version__
 # and the names its help lists are kept here (tests/test_cli.py checks them against the registries).
 METHOD_NAMES = ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip", "clip-hn")  # methods.METHOD_NAMES
 STUDY_NAMES = ("local-loss", "attention", "parser-noise", "baselines")  # study.STUDIES
-DEMO_RUNS = ("clip", "clip-hn", "c2lip", "oc-clip", "oc-clip+c2lip", "oc-clip-no-local")  # demo.RUNS
+DEMO_RUNS = ("clip", "clip-hn", "c2lip", "oc-clip", "oc-clip+c2lip")  # demo.RUNS
 
 
 def _progress(iterable, total: int, desc: str):
@@ -390,6 +390,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from .diagnose import DiagnoseConfig, print_summary, run_diagnose
+
+    cfg = DiagnoseConfig(
+        models=args.model,
+        benches=args.bench or ["world"],
+        out=Path(args.out),
+        world_n=args.world_n,
+        probes=not args.no_probes,
+        probe_set=args.set or [],
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    doc = run_diagnose(cfg)
+    print_summary(doc)
+    print(f"report: {cfg.out / 'report.html'}  (JSON: {cfg.out / 'diagnose.json'})")
+    return 0
+
+
 def parse_seeds(text: str, study) -> dict[str, int]:
     """`--seeds 8` (every budget) or `--seeds demo=4,small=8` (per budget; the others take the study's 8)."""
     bad = ConfigError(f"--seeds: expected N or BUDGET=N,... (budgets {', '.join(study.budgets)}, N >= 1), got {text!r}")
@@ -639,10 +658,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--world-n", type=int, default=200, help="items per world test")
     p.add_argument("--no-probes", action="store_true", help="skip the binding probes on the image encoders")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="probe sizes on the quick size")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="probe sizes on the demo size (suite.SIZES)")
     p.add_argument("--scratch-steps", type=int, default=400, help="from-scratch sweep steps per run (0: skip)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every training")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("diagnose", help="does a model bind? held-out tests, benchmarks and probes side by side")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="a run, an exported folder, RUN/checkpoints/step-*.pt or NAME[@TAG]:WEIGHTS (repeat for several)",
+    )
+    p.add_argument("--bench", action="append", help="NAME[:PATH[:IMAGES]] as bindclip eval takes (default: world)")
+    p.add_argument("--out", default="runs/diagnose", help="folder for diagnose.json, report.html and probes/")
+    p.add_argument("--world-n", type=int, default=200, help="items per world test")
+    p.add_argument("--no-probes", action="store_true", help="skip the binding probes on the image towers")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="probe sizes on the demo size (suite.SIZES)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("study", help=f"a question over seeds with intervals: {', '.join(STUDY_NAMES)}")
     p.add_argument("name", metavar="NAME", help=f"one of {', '.join(STUDY_NAMES)}")
@@ -660,15 +695,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line as the commands read it (argparse's usage error and exit 2 on a bad one)."""
     ap = build_parser()
     args, extra = ap.parse_known_args(argv)
-    # argparse gives a trailing key=value list nothing once a positional before it (study NAME) has
-    # matched: overrides after options land here and belong to the command's overrides
-    if extra and isinstance(getattr(args, "overrides", None), list) and all("=" in e and e[0] != "-" for e in extra):
-        args.overrides += extra
+    # argparse gives a trailing key=value list nothing once a positional before it (study NAME, train's
+    # CFG) has matched: overrides after options land here and belong to the command's overrides
+    trailing = next((n for n in ("overrides", "items") if isinstance(getattr(args, n, None), list)), None)
+    if extra and trailing and all("=" in e and e[0] != "-" for e in extra):
+        getattr(args, trailing).extend(extra)
     elif extra:
         ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return args.func(args)
     except (BindclipError, OSError) as e:  # what the user gave, or a file the system could not open

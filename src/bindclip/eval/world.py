@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..graphs import SceneGraph, SGObject
-from ..world import World, training_world
+from ..world import World, WorldConfig, training_world
 from ..world.benchmarks import (
     TASKS,
     build_items,
@@ -29,8 +29,9 @@ SPLITS = TASKS + ("retrieval", "zero-shot")
 
 def world_for(scorer) -> World:
     """The scorer's training world (same held-out split); for outside models the world and split a
-    default `bindclip train` uses, so their numbers compare with a default run's."""
-    return scorer.world or training_world()
+    default `bindclip train` uses, rendered at the model's input size as such a run's is, so their
+    numbers compare with a default run's."""
+    return scorer.world or training_world(WorldConfig(image_size=scorer.image_size))
 
 
 def choice_items(world: World, task: str, n: int, seed: int = 0) -> list[ChoiceItem]:

@@ -17,7 +17,7 @@ from ..atomic import write_text
 from ..errors import ReportError
 from . import figures
 from .paper import SOURCES
-from .tables import budget_title, comparison_rows, comparison_table, study_rows
+from .tables import budget_title, comparison_rows, comparison_table, study_rows, verdict_rows
 
 
 def _table(results: dict) -> dict:
@@ -67,13 +67,25 @@ def study_context(doc: dict) -> dict:
     }
 
 
+def diagnose_context(doc: dict) -> dict:
+    header, rows = verdict_rows(doc["models"])
+    return {
+        "title": "bindclip diagnose: does each model bind?",
+        "subtitle": f"Models {', '.join(doc['models'])} on {', '.join(doc['benches'])}"
+        f" ({doc['world_n']} items per world test); probes through each image tower.",
+        "verdict": {"header": header, "rows": rows},
+        "config": json.dumps({n: m["spec"] for n, m in doc["models"].items()}, indent=1),
+        "config_note": "Each model's spec, as given to --model.",
+    }
+
+
 def context(doc: dict) -> dict:
-    """The template's variables from a demo, run or study document."""
+    """The template's variables from a demo, run, study or diagnose document."""
     if doc.get("kind") == "bindclip-study":
         return study_context(doc)
     demo = doc.get("kind") == "bindclip-demo"
     ctx = {
-        "title": "bindclip demo report" if demo else f"bindclip run report: {', '.join(doc['runs'])}",
+        "title": "bindclip demo report" if demo else f"bindclip run report: {', '.join(doc.get('runs', {}))}",
         "subtitle": (
             f"Preset {doc.get('preset')}: the same backbone, world, steps and seed for every method"
             + (f"; overrides {' '.join(doc['overrides'])}" if doc.get("overrides") else "")
@@ -91,6 +103,8 @@ def context(doc: dict) -> dict:
         else "The run's effective config.json.",
         "versions": json.dumps({"versions": doc.get("versions", {}), "seconds": doc.get("seconds", {})}, indent=1),
     }
+    if doc.get("kind") == "bindclip-diagnose":
+        ctx |= diagnose_context(doc)
     bars = doc.get("bars") or []
     ctx["bars"] = bars
     ctx["missed"] = [b["bar"] for b in bars if b["passed"] is False]
@@ -195,15 +209,19 @@ def _read_json(path: Path) -> dict:
 
 def report_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Rebuild RUN_DIR/report.html from RUN_DIR/demo.json (with every study in RUN_DIR/studies/*/),
-    a study's study.json, or a training run's config.json and metrics.jsonl."""
+    a study's study.json, a diagnose.json, or a training run's config.json and metrics.jsonl."""
     run_dir = Path(run_dir)
     if (run_dir / "demo.json").is_file():
         doc = _read_json(run_dir / "demo.json")
         doc["studies"] = [_read_json(p) for p in sorted(run_dir.glob("studies/*/study.json"))]
     elif (run_dir / "study.json").is_file():
         doc = _read_json(run_dir / "study.json")
+    elif (run_dir / "diagnose.json").is_file():
+        doc = _read_json(run_dir / "diagnose.json")
     elif (run_dir / "config.json").is_file() and (run_dir / "metrics.jsonl").is_file():
         doc = run_document(run_dir)
     else:
-        raise ReportError(f"{run_dir}: no demo.json, study.json or training run (config.json + metrics.jsonl)")
+        raise ReportError(
+            f"{run_dir}: no demo.json, study.json, diagnose.json or training run (config.json + metrics.jsonl)"
+        )
     return write_report(doc, out or run_dir / "report.html")

@@ -94,3 +94,21 @@ def study_table(doc: dict, markdown: bool = False) -> str:
             (f"**{title}**" if markdown else title) + "\n\n" + text_table(*study_rows(doc, budget), markdown=markdown)
         )
     return "\n".join(parts)
+
+
+def verdict_rows(models: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a `bindclip diagnose` document's models: a row per model, its verdict and each
+    kind's held-out accuracy in % with its 95 % interval over items and its state."""
+    kinds = list(dict.fromkeys(k for m in models.values() for k in m["verdict"]["kinds"]))
+    tests = {k: v["test"] for m in models.values() for k, v in m["verdict"]["kinds"].items()}
+    header = ["model", "verdict", *[f"{k}: {tests[k]}" for k in kinds]]
+    rows = []
+    for name, m in models.items():
+        cells = []
+        for k in kinds:
+            v = m["verdict"]["kinds"].get(k)
+            cells.append(
+                f"{100 * v['accuracy']:.1f} [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}] {v['state']}" if v else ""
+            )
+        rows.append([name, m["verdict"]["summary"], *cells])
+    return header, rows
