@@ -470,6 +470,18 @@ def add_parser_options(p, default: str | None, what: str = "caption parser") -> 
     )
 
 
+def add_model_option(p) -> None:
+    """--model as eval and diagnose take it: every spec `bindclip.load` resolves."""
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="RUN_OR_MODEL",
+        help="a bindclip run / exported folder / RUN/checkpoints/FILE.pt, or OPENCLIP_NAME[@TAG]:WEIGHTS "
+        "(repeatable: one column each)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="bindclip", description=("Vision-language models that bind concepts: OC-CLIP, C2LIP and binding probes.")
@@ -558,14 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("eval", help="compositionality benchmarks for bindclip or open_clip models")
-    p.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="RUN_OR_MODEL",
-        help="a bindclip run / exported folder / RUN/checkpoints/FILE.pt, or OPENCLIP_NAME:WEIGHTS "
-        "(repeatable: one column each)",
-    )
+    add_model_option(p)
     p.add_argument(
         "--bench",
         action="append",
@@ -664,12 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("diagnose", help="does a model bind? held-out tests, benchmarks and probes side by side")
-    p.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="a run, an exported folder, RUN/checkpoints/step-*.pt or NAME[@TAG]:WEIGHTS (repeat for several)",
-    )
+    add_model_option(p)
     p.add_argument("--bench", action="append", help="NAME[:PATH[:IMAGES]] as bindclip eval takes (default: world)")
     p.add_argument("--out", default="runs/diagnose", help="folder for diagnose.json, report.html and probes/")
     p.add_argument("--world-n", type=int, default=200, help="items per world test")
