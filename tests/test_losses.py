@@ -332,17 +332,22 @@ def _oc_clip_rank(rank, world_size, out):
     lo, hi = [(0, 3), (3, 5)][rank]
     losses, grads = oc_clip_loss_and_grads(model, graphs[lo:hi], images[lo:hi], seed=lo)
     out[f"oc{rank}"] = (losses, grads / world_size)
+    model.cfg.binding.chunk = 2  # the gathered captions bound two at a time, recomputed in backward
+    losses, grads = oc_clip_loss_and_grads(model, graphs[lo:hi], images[lo:hi], seed=lo)
+    out[f"oc-chunked{rank}"] = (losses, grads / world_size)
 
 
 def check_oc_clip_ranks(out):
     """Uneven ranks (3 and 2 captions, different node and relation counts): each rank's loss equals the
-    one-process loss, and the DDP average of the gradients equals the one-process gradient."""
+    one-process loss, and the DDP average of the gradients equals the one-process gradient, with the
+    binding unchunked and in chunks of two captions."""
     model, graphs, images = oc_clip_case()
     losses, grads = oc_clip_loss_and_grads(model, graphs, images, seed=0)
-    for rank in (0, 1):
-        for k, v in losses.items():
-            assert out[f"oc{rank}"][0][k].item() == pytest.approx(v.item(), abs=1e-5), (rank, k)
-    assert torch.allclose(out["oc0"][1] + out["oc1"][1], grads, atol=1e-5)
+    for name in ("oc", "oc-chunked"):  # chunked binding equals the unchunked one-process loss and gradients
+        for rank in (0, 1):
+            for k, v in losses.items():
+                assert out[f"{name}{rank}"][0][k].item() == pytest.approx(v.item(), abs=1e-5), (name, rank, k)
+        assert torch.allclose(out[f"{name}0"][1] + out[f"{name}1"][1], grads, atol=1e-5), name
 
 
 def test_oc_clip_loss_masks_the_given_negatives():

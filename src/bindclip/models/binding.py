@@ -33,6 +33,12 @@ class BindingConfig:
     n_default: int = 4  # learned default queries (the paper does not publish its count; 4 trained stably here)
     attention: str = "inverted"  # softmax over queries (nodes compete for patches), or "standard": over patches
     eps: float = 1e-8
+    # training binds every local image with every caption of the global batch, so the tensors kept for
+    # backward grow with B_local x B_global. Past chunk_budget_gib of them the captions are bound in chunks,
+    # each recomputed in the backward pass (torch.utils.checkpoint), and memory follows the chunk, not the
+    # batch. chunk > 0 fixes the captions per chunk, -1 never chunks
+    chunk: int = 0
+    chunk_budget_gib: float = 2.0
 
 
 def pair_einsum(lhs: str, rhs: str, out: str, aligned: bool) -> str:

@@ -16,11 +16,12 @@ per pair it costs tensors of the patch count T, not of the slot width.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..distributed import gather_ragged, world_rank
 from ..graphs import (
@@ -65,6 +66,10 @@ class GraphState:
     rel_subject: torch.Tensor  # [C, R] long
     rel_object: torch.Tensor  # [C, R] long
     rel_mask: torch.Tensor  # [C, R] bool
+
+    def rows(self, index) -> GraphState:
+        """The graphs at `index` (a slice or index tensor over captions)."""
+        return GraphState(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
 def cosine(small: torch.Tensor, big: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -182,17 +187,58 @@ class OCCLIP(CLIP):
         weights, _ = self.binding(patches, g.nodes, g.node_mask)
         return self.score_head(weights, patches, _rows(g))
 
-    def counterfactual_scores(self, weights, patches, g: GraphState, batch: GraphBatch, offset: int = 0):
+    def saved_bytes_per_pair(self, g: GraphState, n_patches: int, dtype: torch.dtype) -> int:
+        """What binding and score keep for backward per (caption, image) pair: the [N+K, T] attention, ten
+        [N, T] tensors (weights, their products and sums), six [R, T] (the endpoints' weights) and eight
+        [R, h] (the relation MLPs). The counts are fitted to saved_tensors_hooks' bytes over several
+        shapes; the estimate is 0-30 % above them (tested)."""
+        n, r, t = g.nodes.shape[1], g.relations.shape[1], n_patches
+        elements = (n + self.cfg.binding.n_default) * t + 10 * n * t + 6 * r * t + 8 * r * self.cfg.rel_hidden
+        return elements * dtype.itemsize
+
+    def pair_chunk(self, g: GraphState, patches: torch.Tensor) -> int:
+        """Captions bound per chunk in training: all of them while what the pairs keep for backward fits
+        model.binding.chunk_budget_gib, else as many as fit (model.binding.chunk fixes the count)."""
+        b, n_captions = self.cfg.binding, len(g.nodes)
+        if b.chunk:
+            return n_captions if b.chunk < 0 else b.chunk
+        per_caption = len(patches) * self.saved_bytes_per_pair(g, patches.shape[1], patches.dtype)
+        return max(1, min(n_captions, int(b.chunk_budget_gib * 2**30 // per_caption)))
+
+    def _pair_scores(self, patches: torch.Tensor, *graph: torch.Tensor) -> torch.Tensor:
+        """S [C, I] of a chunk of captions, its graph as loose tensors (what checkpoint recomputes from)."""
+        return self.score_matrix(patches, GraphState(*graph))
+
+    def training_scores(self, patches: torch.Tensor, g: GraphState, own_rows: torch.Tensor):
+        """S [C, I] of every caption (all ranks') against every local image, and the binding weights
+        [B, N, T] of local image b with its own caption (row own_rows[b]) for the local loss. Chunked
+        past the memory budget: each chunk's binding is recomputed in the backward pass, and the own
+        pairs are bound once more on their own (B pairs, not C x I)."""
+        C, chunk = len(g.nodes), self.pair_chunk(g, patches)
+        diag = torch.arange(len(own_rows), device=patches.device)
+        if chunk >= C:
+            weights, _ = self.binding(patches, g.nodes, g.node_mask)
+            return self.score_head(weights, patches, _rows(g)), weights[own_rows, diag]
+        parts = []
+        for start in range(0, C, chunk):
+            part = g.rows(slice(start, start + chunk))
+            tensors = [getattr(part, f.name) for f in fields(part)]
+            parts.append(checkpoint(self._pair_scores, patches, *tensors, use_reentrant=False))
+        mine = g.rows(own_rows)
+        own, _ = self.binding(patches, mine.nodes[:, None], mine.node_mask[:, None], aligned=True)
+        return torch.cat(parts), own[:, 0]
+
+    def counterfactual_scores(self, own_weights, patches, g: GraphState, batch: GraphBatch, offset: int = 0):
         """S of image b against its own graph (column 0) and its counterfactuals (columns 1..J), reusing
-        the binding of the pair (caption offset + b, image b): counterfactuals keep the nodes, so the
-        binding is the same and only the relation endpoints differ. -> ([B, 1+J], mask [B, 1+J])."""
+        the binding of the pair (caption offset + b, image b), own_weights [B, N, T]: counterfactuals keep
+        the nodes, so the binding is the same and only the relation endpoints differ.
+        -> ([B, 1+J], mask [B, 1+J])."""
         B = batch.batch_size
-        diag = torch.arange(B, device=self.device)
-        rows = offset + diag
+        rows = offset + torch.arange(B, device=self.device)
         pad = (0, g.relations.shape[1] - batch.rel_subject.shape[1])  # other ranks may have more
         subject = F.pad(torch.cat([batch.rel_subject[:, None], batch.cf_subject], 1), pad).to(self.device)
         obj = F.pad(torch.cat([batch.rel_object[:, None], batch.cf_object], 1), pad).to(self.device)
-        own = weights[rows, diag][:, None].expand(-1, subject.shape[1], -1, -1)  # [B, 1+J, N, T]
+        own = own_weights[:, None].expand(-1, subject.shape[1], -1, -1)  # [B, 1+J, N, T]
         mine = GraphState(
             g.nodes[rows, None], g.node_mask[rows, None], g.relations[rows, None], subject, obj, g.rel_mask[rows, None]
         )
@@ -214,11 +260,11 @@ class OCCLIP(CLIP):
         else:  # the phrases are the node texts (plus any the node cap dropped): encoded once
             local, emb, index = self.encode_graphs(graphs, extra=concepts.phrases)
         everyone, offset = gather_graph_states(local)
-        weights, _ = self.binding(patches, everyone.nodes, everyone.node_mask)
+        scores, own = self.training_scores(patches, everyone, offset + torch.arange(len(patches), device=self.device))
         scale = self.logit_scale.exp()
-        out = {"logits_per_image": scale * self.score_head(weights, patches, _rows(everyone)).T, "logit_scale": scale}
+        out = {"logits_per_image": scale * scores.T, "logit_scale": scale}
         if graphs.cf_mask is not None:
-            cf, mask = self.counterfactual_scores(weights, patches, everyone, graphs, offset)
+            cf, mask = self.counterfactual_scores(own, patches, everyone, graphs, offset)
             out["counterfactual_logits"], out["counterfactual_mask"] = scale * cf, mask
         if concepts is not None:
             rows = torch.tensor([index[p] for p in concepts.phrases], device=self.device)
