@@ -100,6 +100,8 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
     threads: int | None = None  # torch CPU threads; None leaves torch's default
+    compile: bool = False  # torch.compile the model for the training step (checkpoints keep the plain module)
+    compile_backend: str = "inductor"  # torch.compile's backend: inductor (kernels), aot_eager (traced, no codegen)
 
 
 @dataclass
@@ -137,6 +139,14 @@ class TrainConfig:
             raise ConfigError("data.shards: needed when data.source is 'wds' (e.g. /data/{00000..00099}.tar)")
         if self.run.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"run.precision: {self.run.precision!r}; use auto, fp32 or bf16")
+        if self.run.compile:
+            import torch._dynamo  # only when asked: dynamo's import takes a second
+
+            backends = torch._dynamo.list_backends(exclude_tags=())
+            if self.run.compile_backend not in backends:
+                raise ConfigError(
+                    f"run.compile_backend: {self.run.compile_backend!r}; use one of {', '.join(backends)}"
+                )
         return self
 
     def to_dict(self) -> dict:
@@ -259,7 +269,16 @@ def read_run_config(path: str | Path) -> TrainConfig:
 
 
 # what a resumed run may change from its config.json: how long it runs and how it logs, saves and computes
-RESUME_MAY_CHANGE = ("run.steps", "run.log_every", "run.save_every", "run.keep", "run.threads", "run.device")
+RESUME_MAY_CHANGE = (
+    "run.steps",
+    "run.log_every",
+    "run.save_every",
+    "run.keep",
+    "run.threads",
+    "run.device",
+    "run.compile",
+    "run.compile_backend",
+)
 
 
 def changed_keys(run_dir: str | Path, cfg: TrainConfig, may_differ=RESUME_MAY_CHANGE) -> list[str]:

@@ -78,6 +78,8 @@ def forward_loss(model: nn.Module, loss_fn, batch: Batch, method: str, device) -
 
 
 def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside torch.compile's and DDP's wrappers."""
+    model = getattr(model, "_orig_mod", model)
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
@@ -160,6 +162,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         if world > 1
         else model
     )
+    if cfg.run.compile:  # graph breaks where the model branches on data (graph checks); state dicts unchanged
+        ddp = torch.compile(ddp, backend=cfg.run.compile_backend)
     accum = cfg.optim.accum_steps
     loader = make_loader(cfg, unwrap(model), rank, world, start=step * accum, data_state=data_state)
     positions: dict = dict(data_state["positions"][rank]) if data_state else {}  # shards: stream -> position
