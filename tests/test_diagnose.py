@@ -39,6 +39,10 @@ def test_the_verdict_follows_the_interval_over_items():
     assert mixed["summary"] == "binds attributes (relations inconclusive)"
     one = judge({"world/swap-attribute": choice(0.5), "world/swap-relation": choice(1.0)})
     assert one["summary"] == "binds relations, not attributes"
+    unsure = judge({"world/swap-attribute": choice(0.5), "world/swap-relation": choice(0.91)})
+    assert unsure["summary"] == "does not bind attributes (relations inconclusive)"
+    both = judge({"world/swap-attribute": choice(0.9), "world/swap-relation": choice(0.91)})
+    assert both["summary"] == "inconclusive on attributes and relations"
     assert judge({"sugarcrepe/swap_att": choice(0.9)})["summary"].startswith("no verdict")
     assert unique_name("oc-clip", {"oc-clip": 1, "oc-clip#2": 1}) == "oc-clip#3"
 

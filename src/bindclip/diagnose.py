@@ -65,13 +65,19 @@ def judge(results: dict) -> dict:
 
 
 def summary(kinds: dict) -> str:
+    """One line: what the model binds, what it does not, what the intervals leave open."""
     if not kinds:
         return "no verdict: the world's swap tests were not run (add --bench world)"
-    bound = [k for k, v in kinds.items() if v["state"] == "binds"]
-    open_ = [k for k, v in kinds.items() if v["state"] == "inconclusive"]
-    text = f"binds {' and '.join(bound)}" if bound else "binds neither attributes nor relations"
-    if bound and len(bound) < len(kinds) and not open_:
-        text += f", not {' or '.join(k for k in kinds if k not in bound)}"
+    by_state = {s: [k for k, v in kinds.items() if v["state"] == s] for s in ("binds", "does not bind", "inconclusive")}
+    bound, unbound, open_ = by_state["binds"], by_state["does not bind"], by_state["inconclusive"]
+    if len(unbound) == len(kinds) == 2:
+        text = f"binds neither {unbound[0]} nor {unbound[1]}"
+    elif bound:
+        text = f"binds {' and '.join(bound)}" + (f", not {' or '.join(unbound)}" if unbound else "")
+    elif unbound:
+        text = f"does not bind {' or '.join(unbound)}"
+    else:
+        return f"inconclusive on {' and '.join(open_)}"
     return text + (f" ({', '.join(open_)} inconclusive)" if open_ else "")
 
 
