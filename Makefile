@@ -43,7 +43,7 @@ report-check: $(STAMP)
 # rewrites the log's tables in docs/results.md
 LOG := $(BIN)/python benchmarks/results_log.py append
 BENCHES := parser world models train sugarcrepe_graphs eval open_clip_parity zeroshot_memory shard_resume \
-	graph_cache annotate annotate_ray parser_llm parsers probes local_loss_ablation cli_startup
+	graph_cache annotate annotate_ray parser_llm parsers probes local_loss_ablation cli_startup cost
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHES); do $(BIN)/python benchmarks/$$b.py | $(LOG); done

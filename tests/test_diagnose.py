@@ -8,18 +8,8 @@ from bindclip.eval.scorer import load_scorer
 from bindclip.eval.world import world_for
 from bindclip.train import load_config, train
 from bindclip.world import training_world
+from conftest import TINY_TRAINING as TINY
 
-TINY = [
-    "data.batch_size=8",
-    "run.steps=3",
-    "run.log_every=1",
-    "run.keep=0",
-    "model.binding.dim=32",
-    "model.binding.heads=2",
-    "model.obj_dim=16",
-    "model.rel_dim=16",
-    "model.rel_hidden=16",
-]
 PROBES = ["probe_epochs=5", "complexity_epochs=5", "fractions=0.5", "families=linear", "intervention_scenes=100"]
 
 

@@ -107,12 +107,14 @@ class OCClipLoss(nn.Module):
         if counterfactual_logits is not None and self.local_weight:
             cf = gather_rows(counterfactual_logits)
             mask = gather_rows(counterfactual_mask.long(), with_grad=False).bool()
+            # the mean over captions with a counterfactual, written without a data-dependent branch or
+            # shape (so a step can be counted on meta tensors): a row without one keeps only its own
+            # graph, whose cross-entropy is exactly 0
             has = mask[:, 1:].any(1)
-            if has.any():
-                cf = cf[has].masked_fill(~mask[has], float("-inf"))
-                local = F.cross_entropy(cf, torch.zeros(cf.shape[0], dtype=torch.long, device=cf.device))
-            else:
-                local = cf.sum() * 0.0
+            ce = F.cross_entropy(
+                cf.masked_fill(~mask, float("-inf")), cf.new_zeros(cf.shape[0], dtype=torch.long), reduction="none"
+            )
+            local = ce.sum() / has.sum().clamp_min(1)
             out["local_graph_loss"] = self.local_weight * local
         return out if output_dict else sum(out.values())
 
@@ -148,9 +150,10 @@ def softmax_concept_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch
     picks its phrases among all phrases (targets spread evenly over the positives)."""
     pos = positives.float()
     per_phrase = -(pos / pos.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+    # over the images with a phrase, without a data-dependent shape: an image without one adds 0
     has = positives.any(1)
-    pos_img = pos[has]
-    per_image = -(pos_img / pos_img.sum(1, keepdim=True) * logits[has].log_softmax(1)).sum(1).mean()
+    per_image_terms = pos / pos.sum(1, keepdim=True).clamp_min(1) * logits.log_softmax(1)
+    per_image = -per_image_terms.sum() / has.sum().clamp_min(1)
     return (per_phrase + per_image) / 2
 
 

@@ -8,18 +8,7 @@ import pytest
 from bindclip.errors import ConfigError
 from bindclip.methods import method_names
 from bindclip.train import load_config, train
-
-TINY = [
-    "data.batch_size=8",
-    "run.steps=3",
-    "run.log_every=1",
-    "run.keep=0",
-    "model.binding.dim=32",
-    "model.binding.heads=2",
-    "model.obj_dim=16",
-    "model.rel_dim=16",
-    "model.rel_hidden=16",
-]
+from conftest import TINY_TRAINING as TINY
 
 
 def losses(method: str, extra: list[str], out) -> list[float]:

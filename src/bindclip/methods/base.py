@@ -64,7 +64,3 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise ConfigError(f"model.method: {name!r} is not one of {', '.join(METHODS)}") from None
-
-
-def on(device, tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.to(device, non_blocking=True)

@@ -8,7 +8,7 @@ from torch import nn
 from ..graphs import collate_concepts
 from ..losses import C2LipLoss
 from ..models import C2LIP, ClipConfig
-from .base import Method, on, register
+from .base import Method, register
 
 
 class C2Lip(Method):
@@ -35,7 +35,7 @@ class C2Lip(Method):
 
     def forward(self, model, loss_fn, images, text, device):
         c = text["concepts"]
-        return loss_fn(**model(images, on(device, text["tokens"]), c.phrases, c.owner, c.ids))
+        return loss_fn(**model(images, text["tokens"], c.phrases, c.owner, c.ids))
 
 
 register(C2Lip())

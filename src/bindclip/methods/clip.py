@@ -9,7 +9,7 @@ from torch import nn
 
 from ..losses import ClipLoss, SigLipLoss
 from ..models import CLIP, ClipConfig
-from .base import Method, on, register
+from .base import Method, register
 
 
 class Clip(Method):
@@ -27,7 +27,7 @@ class Clip(Method):
         return {"tokens": tokenizer(captions)}
 
     def forward(self, model, loss_fn, images, text, device):
-        return loss_fn(**model(images, on(device, text["tokens"])))
+        return loss_fn(**model(images, text["tokens"]))
 
 
 class SigLip(Clip):

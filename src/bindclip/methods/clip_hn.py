@@ -21,7 +21,7 @@ import torch
 from ..distributed import gather_features, gather_rows
 from ..graphs import SYMMETRIC_PREDICATES, SceneGraph
 from ..losses import ClipLoss
-from .base import on, register
+from .base import register
 from .clip import Clip
 
 WORD = re.compile(r"[\w'-]+")
@@ -188,7 +188,7 @@ class ClipHardNegatives(Clip):
     def forward(self, model, loss_fn, images, text, device):
         # captions and negatives in one pass through the (possibly DDP-wrapped) model, then split
         n = len(text["tokens"])
-        out = model(images, on(device, torch.cat([text["tokens"], text["negatives"]])))
+        out = model(images, torch.cat([text["tokens"], text["negatives"]]))
         out["text_features"], out["negative_features"] = out["text_features"][:n], out["text_features"][n:]
         return loss_fn(**out)
 

@@ -206,11 +206,13 @@ def encode_texts(model: nn.Module, groups: list[torch.Tensor], normalize: bool =
     With a causal mask and EOT (argmax) pooling the trailing padding cannot affect the pooled feature,
     so cutting it is exact and makes short texts several times cheaper. The groups share one
     token-embedding lookup, so the backward pass builds the (vocab x width) embedding gradient once.
-    Other text towers run unchanged."""
+    Other text towers run unchanged. Tokens may come from the host: the cut is read there (no device
+    sync; a step can run on meta tensors) and only the cut tokens move to the tower's device."""
     tower = getattr(model, "text", model)  # CustomTextCLIP keeps its text tower in .text
+    device = next(model.parameters()).device
     if not _trimmable(tower):
-        return [model.encode_text(t, normalize=normalize) for t in groups]
-    trimmed = [t[:, : int(t.argmax(dim=-1).max()) + 1] for t in groups]
+        return [model.encode_text(t.to(device, non_blocking=True), normalize=normalize) for t in groups]
+    trimmed = [t[:, : int(t.argmax(dim=-1).max()) + 1].to(device, non_blocking=True) for t in groups]
     flat = tower.token_embedding(torch.cat([t.flatten() for t in trimmed]))
     out = []
     for t, x in zip(trimmed, flat.split([t.numel() for t in trimmed])):

@@ -105,7 +105,7 @@ class BindingModule(nn.Module):
             else:  # [C, Nq, d] x [I, T, d]
                 logits = torch.einsum("xnd,ytd->xynt", q, keys)
             mask = qmask[..., None] if per_pair else qmask[:, None, :, None]
-            if not qmask.all():  # finite fill: a row with every query masked stays finite, not NaN
+            if qmask.is_meta or not qmask.all():  # finite fill: a row with every query masked stays finite, not NaN
                 logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
             last = it + 1 == self.cfg.iterations
             if self.cfg.attention == "standard":  # each node pools the patches on its own: no competition

@@ -63,7 +63,8 @@ class CLIP(nn.Module):
         return self.backbone.logit_scale.device
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
-        return self.tokenizer(list(texts)).to(self.device)
+        """Token ids on the host: the text encoders cut the padding there and move what is left."""
+        return self.tokenizer(list(texts))
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         return self.backbone.encode_image(images, normalize=normalize)

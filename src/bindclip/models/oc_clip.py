@@ -163,7 +163,7 @@ class OCCLIP(CLIP):
         check_graph_batch(batch)
         batch = batch.to(self.device)
         texts = list(batch.texts) + [t for t in dict.fromkeys(extra) if t not in set(batch.texts)]
-        emb = encode_text(self.backbone, self.tokenizer(texts).to(self.device), normalize=True)
+        emb = encode_text(self.backbone, self.tokenizer(texts), normalize=True)
         state = GraphState(
             emb[batch.node_text],
             batch.node_mask,
