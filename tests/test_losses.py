@@ -371,3 +371,18 @@ def test_shared_object_masking_is_single_process():
     assert get_method("oc-clip").build_loss(cfg, None, 0, 1).mask_shared_objects
     with pytest.raises(ConfigError, match="loss.mask_shared_objects"):
         get_method("oc-clip").build_loss(cfg, None, 0, 2)
+
+
+def test_c2lip_pooled_scores_in_chunks_equal_the_whole():
+    """Past its budget the cross-attention pooling runs over chunks of phrases, recomputed in backward:
+    the loss and its gradients stay those of the whole (here chunks of 2 of the 7 phrases)."""
+    x = concept_inputs()
+    results = []
+    for budget in (2.0, 2 * 4 * 4 * 5 * 4 / 2**30):  # the default; two phrases' worth (M=4, T=5, fp32)
+        inputs = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in x.items()}
+        loss = C2LipLoss(sigmoid=False, xac_weight=1.0, xac_chunk_budget_gib=budget)(**inputs, logit_scale=10.0)
+        grads = torch.autograd.grad(loss["xac_loss"], [inputs["patch_features"], inputs["phrase_features"]])
+        results.append((loss["xac_loss"].detach(), grads))
+    (whole, g_whole), (chunked, g_chunked) = results
+    assert torch.allclose(whole, chunked, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_whole, g_chunked))

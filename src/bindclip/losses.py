@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .distributed import gather_features, gather_ragged, gather_rows
 from .models.c2lip import cross_attention_pool_scores
@@ -157,6 +158,22 @@ def softmax_concept_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch
     return (per_phrase + per_image) / 2
 
 
+def pooled_scores(patches: torch.Tensor, phrases: torch.Tensor, temperature: float, budget_gib: float) -> torch.Tensor:
+    """cross_attention_pool_scores [M, N], over chunks of phrases recomputed in the backward pass once the
+    [phrases x images x T] tensors it keeps (about four: similarities, weights and their products) pass
+    the budget: every phrase of every rank attends over every local image, so they grow with the
+    global batch. Equal to the unchunked scores, values and gradients (tested)."""
+    per_phrase = 4 * patches.shape[0] * patches.shape[1] * patches.element_size()
+    chunk = max(1, int(budget_gib * 2**30 // per_phrase))
+    if chunk >= len(phrases):
+        return cross_attention_pool_scores(patches, phrases, temperature)
+    parts = [
+        checkpoint(cross_attention_pool_scores, patches, phrases[s : s + chunk], temperature, use_reentrant=False)
+        for s in range(0, len(phrases), chunk)
+    ]
+    return torch.cat(parts, dim=1)
+
+
 class C2LipLoss(nn.Module):
     """C2LIP: caption contrastive loss + lambda_npc * L_npc + lambda_xac * L_xac.
 
@@ -178,9 +195,11 @@ class C2LipLoss(nn.Module):
         caption_weight: float = 1.0,
         rank: int = 0,
         world_size: int = 1,
+        xac_chunk_budget_gib: float = 2.0,
     ):
         super().__init__()
         self.sigmoid, self.npc_weight, self.xac_weight = sigmoid, npc_weight, xac_weight
+        self.xac_chunk_budget_gib = xac_chunk_budget_gib
         self.caption_weight = caption_weight  # 0 when another loss scores the captions (OC-CLIP + C2LIP)
         self.xac_temperature, self.match_phrase_text = xac_temperature, match_phrase_text
         self.rank, self.world_size = rank, world_size
@@ -220,7 +239,8 @@ class C2LipLoss(nn.Module):
             npc = gather_rows(image_features @ scored.T)[:, columns]
             out["npc_loss"] = self.npc_weight * loss(logit_scale * npc + bias, positives)
         if self.xac_weight:
-            xac = gather_rows(cross_attention_pool_scores(patch_features, scored, self.xac_temperature))[:, columns]
+            pooled = pooled_scores(patch_features, scored, self.xac_temperature, self.xac_chunk_budget_gib)
+            xac = gather_rows(pooled)[:, columns]
             out["xac_loss"] = self.xac_weight * loss(logit_scale * xac + bias, positives)
         return out if output_dict else sum(out.values())
 
