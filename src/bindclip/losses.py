@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from .distributed import gather_features, gather_ragged, gather_rows
 from .models.c2lip import cross_attention_pool_scores
+from .models.chunks import chunk_size, recomputed_in_chunks
 
 
 class ClipLoss(nn.Module):
@@ -164,14 +164,11 @@ def pooled_scores(patches: torch.Tensor, phrases: torch.Tensor, temperature: flo
     the budget: every phrase of every rank attends over every local image, so they grow with the
     global batch. Equal to the unchunked scores, values and gradients (tested)."""
     per_phrase = 4 * patches.shape[0] * patches.shape[1] * patches.element_size()
-    chunk = max(1, int(budget_gib * 2**30 // per_phrase))
+    chunk = chunk_size(len(phrases), per_phrase, budget_gib)
     if chunk >= len(phrases):
         return cross_attention_pool_scores(patches, phrases, temperature)
-    parts = [
-        checkpoint(cross_attention_pool_scores, patches, phrases[s : s + chunk], temperature, use_reentrant=False)
-        for s in range(0, len(phrases), chunk)
-    ]
-    return torch.cat(parts, dim=1)
+    pool = lambda v, c: cross_attention_pool_scores(v, c, temperature)
+    return recomputed_in_chunks(pool, patches, [phrases], chunk, dim=1)
 
 
 class C2LipLoss(nn.Module):

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, fields
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..distributed import gather_ragged, world_rank
 from ..graphs import (
@@ -40,6 +39,7 @@ from .backbone import (
     model_config,
 )
 from .binding import BindingConfig, BindingModule
+from .chunks import chunk_size, recomputed_in_chunks
 from .clip import CLIP
 
 
@@ -203,7 +203,7 @@ class OCCLIP(CLIP):
         if b.chunk:
             return n_captions if b.chunk < 0 else b.chunk
         per_caption = len(patches) * self.saved_bytes_per_pair(g, patches.shape[1], patches.dtype)
-        return max(1, min(n_captions, int(b.chunk_budget_gib * 2**30 // per_caption)))
+        return chunk_size(n_captions, per_caption, b.chunk_budget_gib)
 
     def _pair_scores(self, patches: torch.Tensor, *graph: torch.Tensor) -> torch.Tensor:
         """S [C, I] of a chunk of captions, its graph as loose tensors (what checkpoint recomputes from)."""
@@ -219,14 +219,10 @@ class OCCLIP(CLIP):
         if chunk >= C:
             weights, _ = self.binding(patches, g.nodes, g.node_mask)
             return self.score_head(weights, patches, _rows(g)), weights[own_rows, diag]
-        parts = []
-        for start in range(0, C, chunk):
-            part = g.rows(slice(start, start + chunk))
-            tensors = [getattr(part, f.name) for f in fields(part)]
-            parts.append(checkpoint(self._pair_scores, patches, *tensors, use_reentrant=False))
+        scores = recomputed_in_chunks(self._pair_scores, patches, [getattr(g, f.name) for f in fields(g)], chunk)
         mine = g.rows(own_rows)
         own, _ = self.binding(patches, mine.nodes[:, None], mine.node_mask[:, None], aligned=True)
-        return torch.cat(parts), own[:, 0]
+        return scores, own[:, 0]
 
     def counterfactual_scores(self, own_weights, patches, g: GraphState, batch: GraphBatch, offset: int = 0):
         """S of image b against its own graph (column 0) and its counterfactuals (columns 1..J), reusing
