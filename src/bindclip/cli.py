@@ -17,7 +17,7 @@ from .version import __version__
 # The command line answers --help without importing torch or open_clip: each command imports what it runs,
 # and the names its help lists are kept here (tests/test_cli.py checks them against the registries).
 METHOD_NAMES = ("clip", "siglip", "oc-clip", "c2lip", "oc-clip+c2lip", "clip-hn")  # methods.METHOD_NAMES
-STUDY_NAMES = ("local-loss", "attention", "parser-noise", "baselines")  # study.STUDIES
+STUDY_NAMES = ("local-loss", "attention", "parser-noise", "baselines", "fine-tune")  # study.STUDIES
 DEMO_RUNS = ("clip", "clip-hn", "c2lip", "oc-clip", "oc-clip+c2lip")  # demo.RUNS
 
 
@@ -253,8 +253,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .train.export import export_run
+    from .train.export import export_run, export_towers
 
+    if args.towers:
+        out = export_towers(args.run_dir, args.output, checkpoint=args.checkpoint)
+        print(f"exported {args.run_dir}'s open_clip towers -> {out} (fine-tune: model.backbone.pretrained={out})")
+        return 0
     out = export_run(args.run_dir, args.output, checkpoint=args.checkpoint)
     print(f"exported {args.run_dir} -> {out}")
     return 0
@@ -565,8 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="a run's weights as a shareable model folder (safetensors + config)")
     p.add_argument("run_dir", help="a bindclip train --out directory")
-    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("-o", "--output", required=True, help="model folder to write (with --towers: a .safetensors file)")
     p.add_argument("--checkpoint", default="last.pt", help="which file of RUN_DIR/checkpoints/")
+    p.add_argument(
+        "--towers",
+        action="store_true",
+        help="write only the open_clip towers, as an open_clip checkpoint (for model.backbone.pretrained)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("eval", help="compositionality benchmarks for bindclip or open_clip models")

@@ -1,6 +1,6 @@
 import pytest
 
-from bindclip.study.stats import mean_interval, paired_difference, rate_interval
+from bindclip.study.stats import claim_verdict, mean_interval, paired_difference, rate_interval
 
 
 def test_wilson_interval_of_a_rate():
@@ -25,3 +25,21 @@ def test_paired_difference_uses_the_pairs():
     ref = [40.0, 90.0, 60.0, 100.0]
     shifted = [v + 5 for v in ref]  # every seed 5 points better: no spread at all once paired
     assert paired_difference(shifted, ref) == {"mean": 5.0, "lo": 5.0, "hi": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("difference", "direction", "margin", "verdict"),
+    [
+        ({"mean": 9.0, "lo": 4.0, "hi": 14.0}, "higher", 0.0, "reproduced"),
+        ({"mean": 1.0, "lo": -2.0, "hi": 4.0}, "higher", 0.0, "inconclusive"),
+        ({"mean": -3.0, "lo": -5.0, "hi": 0.0}, "higher", 0.0, "not reproduced"),  # at best no gain
+        ({"mean": -3.0, "lo": -5.0, "hi": -1.0}, "lower", 0.0, "reproduced"),
+        ({"mean": 2.0, "lo": 0.0, "hi": 4.0}, "lower", 0.0, "not reproduced"),
+        ({"mean": -0.5, "lo": -1.5, "hi": 0.5}, "keeps", 2.0, "reproduced"),  # a loss, but within the margin
+        ({"mean": -1.5, "lo": -3.0, "hi": 0.0}, "keeps", 2.0, "inconclusive"),
+        ({"mean": -4.0, "lo": -6.0, "hi": -2.5}, "keeps", 2.0, "not reproduced"),
+        ({"mean": 30.0, "lo": None, "hi": None}, "higher", 0.0, "inconclusive"),  # one seed: no interval
+    ],
+)
+def test_a_claims_verdict_follows_from_its_interval(difference, direction, margin, verdict):
+    assert claim_verdict(difference, direction, margin) == verdict

@@ -17,7 +17,7 @@ from ..atomic import write_text
 from ..errors import ReportError
 from . import figures
 from .paper import SOURCES
-from .tables import budget_title, comparison_rows, comparison_table, study_rows, verdict_rows
+from .tables import comparison_rows, comparison_table, study_sections, verdict_rows
 
 
 def _table(results: dict) -> dict:
@@ -45,10 +45,7 @@ def _probe_table(probes: dict) -> tuple[list[str], list[list[str]]]:
 
 def study_view(doc: dict) -> dict:
     """A study document as the template's study section: question, a table per budget, the figure."""
-    tables = []
-    for budget in doc["budgets"]:
-        header, rows = study_rows(doc, budget)
-        tables.append({"title": budget_title(doc, budget), "header": header, "rows": rows})
+    tables = [{"title": t, "header": h, "rows": r} for t, h, r in study_sections(doc)]
     return {"name": doc["study"], "question": doc["question"], "tables": tables, "figure": figures.study(doc)}
 
 

@@ -62,7 +62,7 @@ def study_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
     header = ["variant", f"{head} (95% CI)", "per seed", f"minus {first} (paired)"]
     header += [f"learned (>= {learned:g})"] if learned is not None else []
     header += [f"{m} (95% CI)" for m in others]
-    rows = []
+    rows = [pretrained_row(doc, len(header))] if "pretrained" in doc else []
     for name, row in doc["summary"][budget].items():
         m = row["metrics"]
         cells = [name, interval(m[head]), " ".join(f"{v:g}" for v in m[head]["per_seed"])]
@@ -73,6 +73,73 @@ def study_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
         cells += [interval(m[o]) for o in others]
         rows.append(cells)
     return header, rows
+
+
+def pretrained_row(doc: dict, width: int) -> list[str]:
+    """A fine-tune study's starting point as a row of its budget table: one model, so no interval."""
+    head, *others = doc["metrics"]
+    acc = doc["pretrained"]["accuracy"]
+    return [
+        "pretrained",
+        f"{acc[head]:.1f}",
+        "",
+        "-",
+        *[""] * (width - 4 - len(others)),
+        *[f"{acc[o]:.1f}" for o in others],
+    ]
+
+
+def change_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): every variant's change from the pretrained model on every metric, points, paired
+    by seed, with its 95 % interval: what the fine-tune gained and what it cost."""
+    header = ["variant", *[f"{m} change" for m in doc["metrics"]]]
+    rows = [
+        [name, *[interval(row["change"][m]) for m in doc["metrics"]]] for name, row in doc["summary"][budget].items()
+    ]
+    return header, rows
+
+
+def claim_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): each paper's claim, the measured paired difference with its interval, the verdict."""
+    header = ["claim", "measured", "difference, points (95% CI)", "verdict"]
+    rows = [
+        [c["claim"], f"{c['variant']} minus {c['reference']}, {c['metric']}", interval(c["difference"]), c["verdict"]]
+        for c in doc["claims"][budget]
+    ]
+    return header, rows
+
+
+def sweep_rows(doc: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): the sweep's figures per variant and value, the default marked."""
+    sw = doc["sweep"]
+    header = ["variant", sw["key"], *[f"{m} (95% CI)" for m in doc["metrics"]]]
+    rows = []
+    for name, by_value in sw["summary"].items():
+        for value, m in by_value.items():
+            mark = " (default)" if float(value) == sw["default"] else ""
+            rows.append([name, value + mark, *[interval(m[k]) for k in doc["metrics"]]])
+    return header, rows
+
+
+def sweep_title(doc: dict) -> str:
+    sw = doc["sweep"]
+    return f"sweep of {sw['key']} at budget {sw['budget']} ({sw['seeds']} seeds)"
+
+
+def study_sections(doc: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every table a study has: per budget its table, and for a fine-tune study
+    the changes from the pretrained model and the claims; then the sweep."""
+    out = []
+    for budget in doc["budgets"]:
+        title = budget_title(doc, budget)
+        out.append((title, *study_rows(doc, budget)))
+        if "pretrained" in doc:
+            out.append((f"{title}: change from the pretrained model", *change_rows(doc, budget)))
+        if doc.get("claims"):
+            out.append((f"{title}: the papers' claims", *claim_rows(doc, budget)))
+    if doc.get("sweep"):
+        out.append((sweep_title(doc), *sweep_rows(doc)))
+    return out
 
 
 def budget_title(doc: dict, budget: str) -> str:
@@ -88,11 +155,9 @@ def budget_title(doc: dict, budget: str) -> str:
 def study_table(doc: dict, markdown: bool = False) -> str:
     """Every budget of a study: its settings, then its table."""
     parts = []
-    for budget in doc["budgets"]:
-        title = f"{doc['study']}, {budget_title(doc, budget)}"
-        parts.append(
-            (f"**{title}**" if markdown else title) + "\n\n" + text_table(*study_rows(doc, budget), markdown=markdown)
-        )
+    for title, header, rows in study_sections(doc):
+        title = f"{doc['study']}, {title}"
+        parts.append((f"**{title}**" if markdown else title) + "\n\n" + text_table(header, rows, markdown=markdown))
     return "\n".join(parts)
 
 

@@ -29,9 +29,10 @@ from ..report.tables import study_table
 from ..train import load_config, train
 from ..train.checkpoint import finished_run
 from ..train.config import changed_keys
+from ..train.export import export_towers
 from ..version import __version__
 from .specs import Study, Variant
-from .stats import mean_interval, paired_difference, rate_interval
+from .stats import claim_verdict, mean_interval, paired_difference, rate_interval
 
 PRESET = "world-small"
 # what may differ between a reused run and the study's config: not run.steps, since a run resumed
@@ -39,9 +40,20 @@ PRESET = "world-small"
 HOW_IT_RUNS = ("run.log_every", "run.save_every", "run.keep", "run.threads", "run.device")
 
 
-def study_config(study: Study, budget: str, variant: Variant, seed: int, overrides: list[str] = ()):
-    over = [*study.budgets[budget], *variant.overrides, f"run.seed={seed}", "run.keep=0", *overrides]
-    return load_config(None, over, method=variant.method, preset=PRESET)
+def study_config(
+    study: Study,
+    budget: str,
+    variant: Variant,
+    seed: int,
+    overrides: list[str] = (),
+    pretrained: Path | None = None,
+    extra: tuple[str, ...] = (),
+):
+    """A run's config: the preset, the budget, the variant, `extra` (a sweep's value), the seed, the
+    pretrained towers it fine-tunes (if the study pretrains), then the command line's overrides."""
+    over = [*study.budgets[budget], *variant.overrides, *extra, f"run.seed={seed}", "run.keep=0"]
+    over += [f"model.backbone.pretrained={pretrained}"] if pretrained else []
+    return load_config(None, [*over, *overrides], method=variant.method, preset=PRESET)
 
 
 def train_once(cfg, run_dir: Path, log) -> float:
@@ -80,6 +92,49 @@ def last_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
 
 
+def figures(results: dict) -> dict:
+    """A run's world figures in %: every test's accuracy (zero-shot included) and retrieval's R@1, the
+    mean of its two directions."""
+    out = {
+        key.split("/", 1)[1]: round(100 * r["accuracy"], 1)
+        for key, r in results.items()
+        if "accuracy" in r and key.startswith("world/")
+    }
+    if "world/retrieval" in results:
+        r = results["world/retrieval"]
+        out["retrieval-r@1"] = round(50 * (r["text_to_image"]["r@1"] + r["image_to_text"]["r@1"]), 1)
+    return out
+
+
+def run_record(cfg, run_dir: Path, world_n: int, log, **labels) -> dict:
+    """Train (or reuse) one run, evaluate it on the world, and return its row of study.json."""
+    train_s = train_once(cfg, run_dir, log)
+    t, last = time.time(), last_metrics(run_dir)
+    results = evaluate_once(run_dir, world_n, last["step"])
+    return {
+        **labels,
+        "dir": str(run_dir),
+        "steps": cfg.run.steps,
+        "batch_size": cfg.data.batch_size,
+        "train_s": train_s,
+        "eval_s": round(time.time() - t, 1),
+        "final_loss": last.get("loss"),
+        "accuracy": figures(results),
+    }
+
+
+def pretrain(study: Study, out: Path, world_n: int, overrides: list[str], log) -> tuple[dict, Path]:
+    """The CLIP every variant fine-tunes (trained once, then reused), its record, and its towers written as
+    an open_clip checkpoint: the file a user with real weights would pass."""
+    run_dir = out / "pretrain"
+    cfg = load_config(None, [*study.pretrain, "run.seed=0", "run.keep=0", *overrides], method="clip", preset=PRESET)
+    record = run_record(cfg, run_dir, world_n, log, budget="pretrain", variant="pretrained", seed=0)
+    towers = run_dir / "towers.safetensors"
+    if not towers.is_file():
+        export_towers(run_dir, towers)
+    return record, towers
+
+
 def run_study(
     study: Study,
     out: str | Path,
@@ -91,39 +146,21 @@ def run_study(
     out = Path(out)
     budgets = budgets or list(study.budgets)
     seeds = seeds_per_budget(study, seeds, budgets)
+    cells = grid_cells(study, out, seeds, budgets) + sweep_cells(study, out, seeds, budgets)
     t0, runs = time.time(), []
-    total, k = len(study.variants) * sum(seeds.values()), 0
 
     def log(text: str) -> None:
-        print(f"[study {study.name} {time.time() - t0:6.0f}s] {k}/{total} {text}", file=sys.stderr, flush=True)
+        print(
+            f"[study {study.name} {time.time() - t0:6.0f}s] {len(runs)}/{len(cells)} {text}",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    for budget in budgets:
-        for seed in range(seeds[budget]):  # seed-major: a stopped study has every variant at the seeds it reached
-            for variant in study.variants:
-                k += 1
-                run_dir = out / "runs" / budget / variant.name / f"seed-{seed}"
-                cfg = study_config(study, budget, variant, seed, overrides)
-                train_s = train_once(cfg, run_dir, log)
-                t, last = time.time(), last_metrics(run_dir)
-                results = evaluate_once(run_dir, world_n, last["step"])
-                runs.append(
-                    {
-                        "budget": budget,
-                        "variant": variant.name,
-                        "seed": seed,
-                        "dir": str(run_dir),
-                        "steps": cfg.run.steps,
-                        "batch_size": cfg.data.batch_size,
-                        "train_s": train_s,
-                        "eval_s": round(time.time() - t, 1),
-                        "final_loss": last.get("loss"),
-                        "accuracy": {
-                            key.split("/", 1)[1]: round(100 * r["accuracy"], 1)
-                            for key, r in results.items()
-                            if "accuracy" in r and key.startswith("world/")
-                        },
-                    }
-                )
+    pretrained, towers = (None, None) if study.pretrain is None else pretrain(study, out, world_n, overrides, log)
+    for run_dir, variant, budget, extra, labels in cells:
+        cfg = study_config(study, budget, variant, labels["seed"], overrides, towers, extra)
+        runs.append(run_record(cfg, run_dir, world_n, log, **labels))
+    grid = [r for r in runs if "value" not in r]
     doc = {
         "kind": "bindclip-study",
         "study": study.name,
@@ -138,13 +175,106 @@ def run_study(
             v.name: {"method": v.method, "overrides": list(v.overrides), "note": v.note} for v in study.variants
         },
         "budgets": {b: list(study.budgets[b]) for b in budgets},
-        "summary": summarise(study, runs, budgets),
-        "runs": runs,
+        "summary": summarise(study, grid, budgets, pretrained),
+        "runs": grid,
         "seconds": round(time.time() - t0, 1),
         "machine": {"platform": platform.platform(), "threads": torch.get_num_threads(), "bindclip": __version__},
     }
+    if pretrained:
+        doc["pretrained"] = pretrained
+        doc["pretrain_overrides"] = list(study.pretrain)
+    if study.claims:
+        doc["claims"] = judge_claims(study, doc["summary"])
+    if len(runs) > len(grid):
+        doc["sweep"] = summarise_sweep(study, [r for r in runs if "value" in r])
     write_study(doc, out)
     return doc
+
+
+def grid_cells(study: Study, out: Path, seeds: dict[str, int], budgets: list[str]) -> list[tuple]:
+    """(run dir, variant, budget, extra overrides, labels) of every (budget, seed, variant), seed-major:
+    a stopped study has every variant at the seeds it reached."""
+    return [
+        (
+            out / "runs" / budget / v.name / f"seed-{seed}",
+            v,
+            budget,
+            (),
+            {"budget": budget, "variant": v.name, "seed": seed},
+        )
+        for budget in budgets
+        for seed in range(seeds[budget])
+        for v in study.variants
+    ]
+
+
+def sweep_cells(study: Study, out: Path, seeds: dict[str, int], budgets: list[str]) -> list[tuple]:
+    """The study's sweep, if its budget is run, at no more seeds than that budget has; a cell at the
+    default value is the main grid's run (the same config), not trained twice."""
+    sw = study.sweep
+    if sw is None or sw.budget not in budgets:
+        return []
+    variants, cells = {v.name: v for v in study.variants}, []
+    for name in sw.variants:
+        for value in sw.values:
+            for seed in range(min(sw.seeds, seeds[sw.budget])):
+                labels = {"variant": name, "value": value, "seed": seed}
+                if value == sw.default:
+                    cells.append(
+                        (out / "runs" / sw.budget / name / f"seed-{seed}", variants[name], sw.budget, (), labels)
+                    )
+                else:
+                    run_dir = out / "runs" / "sweep" / f"{name}@{value:g}" / f"seed-{seed}"
+                    cells.append((run_dir, variants[name], sw.budget, (f"{sw.key}={value}",), labels))
+    return cells
+
+
+def summarise_sweep(study: Study, runs: list[dict]) -> dict:
+    """Per swept variant and value, every metric's mean over seeds with its interval."""
+    sw = study.sweep
+    summary = {
+        name: {
+            f"{value:g}": {
+                m: mean_interval([r["accuracy"][m] for r in runs if r["variant"] == name and r["value"] == value])
+                for m in study.metrics
+            }
+            for value in sw.values
+        }
+        for name in sw.variants
+    }
+    seeds = len({r["seed"] for r in runs})
+    return {
+        "key": sw.key,
+        "values": list(sw.values),
+        "default": sw.default,
+        "budget": sw.budget,
+        "seeds": seeds,
+        "summary": summary,
+        "runs": runs,
+    }
+
+
+def judge_claims(study: Study, summary: dict) -> dict:
+    """Per budget, each claim's paired difference (variant minus reference, by seed) and its verdict."""
+    out = {}
+    for budget, rows in summary.items():
+        out[budget] = []
+        for c in study.claims:
+            values = [rows[name]["metrics"][c.metric]["per_seed"] for name in (c.variant, c.reference)]
+            diff = paired_difference(*values)
+            out[budget].append(
+                {
+                    "claim": c.text,
+                    "variant": c.variant,
+                    "reference": c.reference,
+                    "metric": c.metric,
+                    "direction": c.direction,
+                    "margin": c.margin,
+                    "difference": diff,
+                    "verdict": claim_verdict(diff, c.direction, c.margin),
+                }
+            )
+    return out
 
 
 def seeds_per_budget(study: Study, seeds: int | dict[str, int] | None, budgets: list[str]) -> dict[str, int]:
@@ -155,9 +285,10 @@ def seeds_per_budget(study: Study, seeds: int | dict[str, int] | None, budgets: 
     return {b: seeds.get(b) or study.seeds for b in budgets}
 
 
-def summarise(study: Study, runs: list[dict], budgets: list[str]) -> dict:
+def summarise(study: Study, runs: list[dict], budgets: list[str], pretrained: dict | None = None) -> dict:
     """Per budget and variant: each metric's mean with its bootstrap interval and per-seed values, the
-    headline metric's difference from the first variant (paired by seed) and its learned rate."""
+    headline metric's difference from the first variant (paired by seed) and its learned rate; in a
+    fine-tune study also every metric's change from the pretrained model."""
     headline, out = study.metrics[0], {}
     for budget in budgets:
         mine = [r for r in runs if r["budget"] == budget]
@@ -176,6 +307,11 @@ def summarise(study: Study, runs: list[dict], budgets: list[str]) -> dict:
                 row["difference"] = paired_difference(values, reference)
             if study.learned_at is not None:
                 row["learned"] = rate_interval(sum(v >= study.learned_at for v in values), len(values))
+            if pretrained:
+                row["change"] = {
+                    m: paired_difference(row["metrics"][m]["per_seed"], [pretrained["accuracy"][m]] * len(rs))
+                    for m in study.metrics
+                }
             rows[name] = row
         out[budget] = rows
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..train.config import LR_PRETRAINED_TOWERS
 
 # the budgets: "demo" is the world-small preset as it is (360 steps x batch 128; the demo itself now trains 240
 # steps to fit its quarter hour, and the name is kept so that finished studies are reused); "small" the
@@ -26,6 +27,33 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A paper's claim as a paired difference on one metric: `variant` minus `reference`. "higher" and
+    "lower" are reproduced when the interval excludes zero on the claimed side; "keeps" (no loss) when
+    the whole interval lies above -margin, the tolerance the claim allows."""
+
+    text: str
+    variant: str
+    reference: str
+    metric: str
+    direction: str  # "higher", "lower" or "keeps"
+    margin: float = 0.0  # percentage points, for "keeps"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One config key over values, per method, at one budget and a few seeds: the evidence behind a default.
+    The cell at the default value is the main grid's run (same config, same seeds), not trained twice."""
+
+    key: str
+    values: tuple[float, ...]
+    default: float
+    variants: tuple[str, ...]  # names of the study's variants swept
+    budget: str
+    seeds: int = 3
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     question: str
@@ -34,9 +62,35 @@ class Study:
     metrics: tuple[str, ...] = ("swap-relation", "swap-attribute")  # world tests in the table, headline first
     learned_at: float | None = None  # a run "learned" when the headline metric reaches this (percent)
     seeds: int = 8
+    # a CLIP trained first (these overrides on the preset); every variant then fine-tunes its towers, loaded
+    # through model.backbone.pretrained as a user's real weights are
+    pretrain: tuple[str, ...] | None = None
+    claims: tuple[Claim, ...] = ()
+    sweep: Sweep | None = None
 
 
 OC = "oc-clip"
+
+# fine-tune: the pretraining sees every colour-shape pair but the held-out quarter (the world's split) for
+# three times the demo's steps; the budgets are a short and a longer fine-tune at world-small's batch
+PRETRAIN = ("run.steps=720",)
+FINE_TUNE_BUDGETS = {"short": ("run.steps=60",), "long": ("run.steps=240",)}
+FT, HN = "clip-ft", "clip-hn"
+FINE_TUNE_CLAIMS = (
+    Claim(
+        "OC-CLIP binds unseen pairs better than CLIP-FT + hard negatives (OC-CLIP, PUG)",
+        OC,
+        HN,
+        "swap-attribute",
+        "higher",
+    ),
+    Claim("C2LIP improves binding over CLIP-FT (C2LIP)", "c2lip", FT, "swap-attribute", "higher"),
+    Claim(
+        "C2LIP keeps zero-shot: no loss beyond 2 points against CLIP-FT (C2LIP)", "c2lip", FT, "zero-shot", "keeps", 2.0
+    ),
+    Claim("Hard negatives improve binding over CLIP-FT (NegCLIP)", HN, FT, "swap-attribute", "higher"),
+    Claim("Hard negatives cost zero-shot against CLIP-FT (C2LIP on NegCLIP)", HN, FT, "zero-shot", "lower"),
+)
 
 STUDIES: dict[str, Study] = {
     s.name: s
@@ -90,6 +144,32 @@ STUDIES: dict[str, Study] = {
             ),
             metrics=("swap-attribute", "swap-relation", "replace-attribute", "count"),
             learned_at=90.0,
+        ),
+        Study(
+            "fine-tune",
+            "Fine-tuning one pretrained CLIP with each method: what does it gain in binding, what does it lose?",
+            (
+                Variant(FT, "clip", (), "CLIP-FT: contrastive fine-tuning continued (the control)"),
+                Variant(HN, "clip-hn", (), "CLIP-FT + rule-based hard negative captions (NegCLIP's recipe)"),
+                Variant("c2lip", "c2lip", (), "C2LIP's concept losses added"),
+                Variant(OC, OC, (), "OC-CLIP: a new binding module over the pretrained towers"),
+                Variant("oc-clip+c2lip", "oc-clip+c2lip", (), "OC-CLIP with C2LIP's concept losses"),
+            ),
+            budgets=FINE_TUNE_BUDGETS,
+            metrics=(
+                "swap-attribute",
+                "swap-relation",
+                "replace-attribute",
+                "replace-relation",
+                "add-object",
+                "zero-shot",
+                "retrieval-r@1",
+            ),
+            learned_at=90.0,
+            seeds=5,
+            pretrain=PRETRAIN,
+            claims=FINE_TUNE_CLAIMS,
+            sweep=Sweep("optim.backbone_lr", (0.0, 1e-6, 1e-5, 1e-4), LR_PRETRAINED_TOWERS, (FT, "c2lip", OC), "short"),
         ),
     )
 }

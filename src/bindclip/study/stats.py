@@ -39,3 +39,19 @@ def rate_interval(k: int, n: int) -> dict:
     """{"k", "n", "rate", "lo", "hi"}: a share of runs with its 95 % Wilson score interval."""
     ci = stats.binomtest(k, n).proportion_ci(CONFIDENCE, method="wilson")
     return {"k": k, "n": n, "rate": round(k / n, 3), "lo": round(float(ci.low), 3), "hi": round(float(ci.high), 3)}
+
+
+def claim_verdict(difference: dict, direction: str, margin: float = 0.0) -> str:
+    """ "reproduced", "not reproduced" or "inconclusive" from a paired difference's 95 % interval: a
+    "higher" ("lower") claim holds when the interval lies above (below) zero and fails when it lies at or
+    below (above) it; a "keeps" claim (no loss beyond `margin` points) holds when the interval lies above
+    -margin and fails when it lies below. One seed has no interval: inconclusive."""
+    lo, hi = difference.get("lo"), difference.get("hi")
+    if lo is None:
+        return "inconclusive"
+    holds, fails = {
+        "higher": (lo > 0, hi <= 0),
+        "lower": (hi < 0, lo >= 0),
+        "keeps": (lo > -margin, hi < -margin),
+    }[direction]
+    return "reproduced" if holds else "not reproduced" if fails else "inconclusive"

@@ -218,7 +218,7 @@ def world_small() -> dict:
             "batch_size": 128,
             "workers": 0,
         },
-        "optim": {"lr": 1e-3, "warmup": 0.05},
+        "optim": {"warmup": 0.05},  # lr unset: 1e-3 from scratch, the fine-tuning rates on pretrained towers
         "run": {"steps": 360, "log_every": 10, "save_every": 120},
     }
 

@@ -49,6 +49,23 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt"
     return out
 
 
+def export_towers(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt") -> Path:
+    """A run's open_clip towers as an open_clip checkpoint (safetensors, open_clip's own keys, logit
+    scale included): what `model.backbone.pretrained` or `open_clip.create_model(NAME, pretrained=FILE)`
+    takes, so a bindclip run can be fine-tuned the way real pretrained weights are. A method's own
+    modules (binding, heads) are left out; they are new in whatever fine-tunes these towers."""
+    run_dir, out = Path(run_dir), Path(out)
+    state = load_checkpoint(run_dir / "checkpoints" / checkpoint)
+    towers = {
+        k.removeprefix("backbone."): v.contiguous() for k, v in state["model"].items() if k.startswith("backbone.")
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    save_file(towers, str(tmp), metadata={"bindclip": __version__, "step": str(state["step"]), "run": str(run_dir)})
+    os.replace(tmp, out)
+    return out
+
+
 def load(spec: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """A ready model (eval mode) with open_clip's surface (`preprocess`, `encode_image`, `encode_text`,
     `logit_scale`) and `score(images, captions)`, from any spec `bindclip eval --model` takes: an exported
