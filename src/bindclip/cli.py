@@ -437,7 +437,9 @@ def cmd_study(args) -> int:
         raise ConfigError(f"--budgets: unknown {unknown}; {study.name} has {', '.join(study.budgets)}")
     seeds = parse_seeds(args.seeds, study) if args.seeds else None
     out = Path(args.out or f"runs/studies/{study.name}")
-    doc = run_study(study, out, seeds, budgets, args.world_n, args.overrides)
+    if args.pretrain_seed and study.pretrain is None:
+        raise ConfigError(f"--pretrain-seed: study {study.name} trains from scratch; only fine-tune pretrains")
+    doc = run_study(study, out, seeds, budgets, args.world_n, args.overrides, args.pretrain_seed)
     print(study_table(doc))
     print(f"report: {out / 'report.html'}  (JSON: {out / 'study.json'}, table: {out / 'study.md'})")
     return 0
@@ -694,6 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="study folder (default runs/studies/NAME); finished runs in it are reused")
     p.add_argument("--budgets", help="comma-separated subset of the study's budgets (local-loss: demo,small)")
     p.add_argument("--world-n", type=int, default=200, help="items per world test")
+    p.add_argument(
+        "--pretrain-seed", type=int, default=0, help="fine-tune: the pretrained CLIP's seed (one per --out folder)"
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every training")
     p.set_defaults(func=cmd_study)
 

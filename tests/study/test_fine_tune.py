@@ -117,3 +117,17 @@ def test_fine_tune_study_end_to_end_reuses_its_pretraining(tmp_path, capsys):
     again = json.loads((tmp_path / "study.json").read_text())
     assert f"reusing {tmp_path / 'pretrain'}" in err and again["pretrained"]["train_s"] == 0.0
     assert again["summary"] == first["summary"]
+
+
+def test_a_demo_report_shows_the_fine_tune_study(study, tmp_path):
+    from bindclip.report import report_run
+
+    out, _ = study
+    demo = tmp_path / "demo"
+    (demo / "studies" / "fine-tune").mkdir(parents=True)
+    (demo / "demo.json").write_text(json.dumps({"kind": "bindclip-demo", "runs": {}, "results": {}}))
+    (demo / "studies" / "fine-tune" / "study.json").write_text((out / "study.json").read_text())
+    html = report_run(demo).read_text()
+    assert (
+        'id="study-tiny-ft"' in html and "change from the pretrained model" in html and "OC-CLIP binds better" in html
+    )

@@ -54,3 +54,22 @@ def test_load_names_a_mismatch(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither an exported model"):
         bindclip.load(tmp_path)
     assert main(["export", str(tmp_path / "nowhere"), "-o", str(out)]) == 2
+
+
+def test_towers_export_is_an_open_clip_checkpoint(tmp_path):
+    """`bindclip export --towers` writes what open_clip itself loads: same weights, same features."""
+    import open_clip
+
+    run, towers = tmp_path / "run", tmp_path / "towers.safetensors"
+    train(load_config(None, TINY, method="oc-clip", preset="world-small"), run, progress=False)
+    assert main(["export", str(run), "--towers", "-o", str(towers)]) == 0
+    ours = bindclip.load(run)
+    reference = open_clip.create_model("bindclip-vit-tiny-32", pretrained=str(towers)).eval()
+    images = torch.rand(3, 3, 32, 32)
+    tokens = open_clip.get_tokenizer("bindclip-vit-tiny-32")(
+        ["a red circle left of a blue square", "a green star", "a cube"]
+    )
+    with torch.no_grad():
+        assert torch.allclose(ours.backbone.encode_image(images), reference.encode_image(images), atol=1e-6)
+        assert torch.allclose(ours.backbone.encode_text(tokens), reference.encode_text(tokens), atol=1e-6)
+    assert reference.logit_scale.item() == ours.backbone.logit_scale.item()  # the scale comes along

@@ -123,12 +123,13 @@ def run_record(cfg, run_dir: Path, world_n: int, log, **labels) -> dict:
     }
 
 
-def pretrain(study: Study, out: Path, world_n: int, overrides: list[str], log) -> tuple[dict, Path]:
+def pretrain(study: Study, out: Path, world_n: int, overrides: list[str], log, seed: int = 0) -> tuple[dict, Path]:
     """The CLIP every variant fine-tunes (trained once, then reused), its record, and its towers written as
     an open_clip checkpoint: the file a user with real weights would pass."""
     run_dir = out / "pretrain"
-    cfg = load_config(None, [*study.pretrain, "run.seed=0", "run.keep=0", *overrides], method="clip", preset=PRESET)
-    record = run_record(cfg, run_dir, world_n, log, budget="pretrain", variant="pretrained", seed=0)
+    over = [*study.pretrain, f"run.seed={seed}", "run.keep=0", *overrides]
+    cfg = load_config(None, over, method="clip", preset=PRESET)
+    record = run_record(cfg, run_dir, world_n, log, budget="pretrain", variant="pretrained", seed=seed)
     towers = run_dir / "towers.safetensors"
     if not towers.is_file():
         export_towers(run_dir, towers)
@@ -142,7 +143,11 @@ def run_study(
     budgets: list[str] | None = None,
     world_n: int = 200,
     overrides: list[str] = (),
+    pretrain_seed: int = 0,
 ) -> dict:
+    """Train and evaluate the grid (and the pretraining and sweep, where the study has them); write
+    study.json, study.md, study.png and report.html. `pretrain_seed` seeds a fine-tune study's pretraining
+    (one pretrained model per study folder, as the papers had one)."""
     out = Path(out)
     budgets = budgets or list(study.budgets)
     seeds = seeds_per_budget(study, seeds, budgets)
@@ -156,7 +161,9 @@ def run_study(
             flush=True,
         )
 
-    pretrained, towers = (None, None) if study.pretrain is None else pretrain(study, out, world_n, overrides, log)
+    pretrained, towers = None, None
+    if study.pretrain is not None:
+        pretrained, towers = pretrain(study, out, world_n, overrides, log, pretrain_seed)
     for run_dir, variant, budget, extra, labels in cells:
         cfg = study_config(study, budget, variant, labels["seed"], overrides, towers, extra)
         runs.append(run_record(cfg, run_dir, world_n, log, **labels))
