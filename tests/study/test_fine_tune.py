@@ -25,7 +25,7 @@ STUDY = Study(
     seeds=2,
     pretrain=(),
     claims=(Claim("OC-CLIP binds better", "oc-clip", "clip-ft", "swap-attribute", "higher"),),
-    sweep=Sweep("optim.backbone_lr", (0.0, 1e-5), 1e-5, ("clip-ft",), "short", seeds=1),
+    sweeps=(Sweep("optim.backbone_lr", (0.0, 1e-5), 1e-5, ("clip-ft",), "short", seeds=1),),
 )
 
 
@@ -39,7 +39,7 @@ def test_every_variant_fine_tunes_the_pretrained_towers(study):
     out, doc = study
     towers = out / "pretrain" / "towers.safetensors"
     assert doc["pretrained"]["variant"] == "pretrained" and towers.is_file()
-    for r in doc["runs"] + doc["sweep"]["runs"]:
+    for r in doc["runs"] + doc["sweeps"][0]["runs"]:
         saved = json.loads((Path(r["dir"]) / "config.json").read_text())
         assert saved["model"]["backbone"]["pretrained"] == str(towers)
         assert saved["optim"]["lr"] == 1e-4  # the fine-tuning defaults: new modules 1e-4 ...
@@ -69,15 +69,15 @@ def test_a_variants_first_step_sees_the_pretrained_towers(study):
 def test_towers_at_rate_zero_keep_every_figure_of_the_pretrained_model(study):
     """CLIP-FT with the towers' learning rate 0 changes nothing: its figures are the pretrained model's."""
     _, doc = study
-    frozen = [r for r in doc["sweep"]["runs"] if r["value"] == 0.0]
+    frozen = [r for r in doc["sweeps"][0]["runs"] if r["value"] == 0.0]
     assert len(frozen) == 1 and frozen[0]["accuracy"] == doc["pretrained"]["accuracy"]
 
 
 def test_the_sweeps_default_cell_is_the_grids_run(study):
     out, doc = study
-    default = [r for r in doc["sweep"]["runs"] if r["value"] == 1e-5]
+    default = [r for r in doc["sweeps"][0]["runs"] if r["value"] == 1e-5]
     assert [r["dir"] for r in default] == [str(out / "runs" / "short" / "clip-ft" / "seed-0")]
-    assert set(doc["sweep"]["summary"]["clip-ft"]) == {"0", "1e-05"} and doc["sweep"]["seeds"] == 1
+    assert set(doc["sweeps"][0]["summary"]["clip-ft"]) == {"0", "1e-05"} and doc["sweeps"][0]["seeds"] == 1
 
 
 def test_claims_carry_their_difference_and_verdict(study):
@@ -99,7 +99,8 @@ def test_the_report_shows_pretrained_claims_and_sweep(study):
 def test_sweep_seeds_follow_the_budget():
     study = get_study("fine-tune")
     cells = sweep_cells(study, Path("o"), {"short": 1}, ["short"])
-    assert len(cells) == 3 * 4  # three variants x four tower rates x one seed
+    assert len(cells) == 3 * 4 + 3  # three variants x four tower rates, OC-CLIP x three module rates; one seed
+    assert cells[-1][0] == Path("o/runs/sweep/optim.lr/oc-clip@0.001/seed-0") and cells[-1][3] == ("optim.lr=0.001",)
     assert sweep_cells(study, Path("o"), {"long": 5}, ["long"]) == []
 
 

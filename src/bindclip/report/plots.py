@@ -69,7 +69,7 @@ def coverage_plot(result: dict, path):
 
 def study_plot(doc: dict, path):
     """A study's headline metric: a panel per budget, per variant every seed as a dot and the mean
-    with its 95 % interval; the learned threshold as a dashed line."""
+    with its 95 % interval; the learned threshold as a dashed line, a fine-tune's pretrained model dotted."""
     plt = pyplot()
     head, budgets, variants = doc["metrics"][0], list(doc["budgets"]), list(doc["variants"])
     fig, axes = plt.subplots(
@@ -92,6 +92,9 @@ def study_plot(doc: dict, path):
                 )
         if doc.get("learned_at") is not None:
             ax.axhline(doc["learned_at"], ls="--", color="grey", lw=0.8)
+        if "pretrained" in doc:  # a fine-tune study: where every variant started
+            ax.axhline(doc["pretrained"]["accuracy"][head], ls=":", color="tab:red", lw=1.2, label="pretrained")
+            ax.legend(loc="lower right", fontsize=7)
         ax.set_xticks(range(len(variants)), variants, rotation=20, fontsize=8)
         ax.set(title=f"{doc['study']}: budget {budget}", ylabel=f"held-out {head} (%)", ylim=(-2, 102))
         ax.grid(alpha=0.3, axis="y")

@@ -109,9 +109,8 @@ def claim_rows(doc: dict, budget: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def sweep_rows(doc: dict) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): the sweep's figures per variant and value, the default marked."""
-    sw = doc["sweep"]
+def sweep_rows(doc: dict, sw: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): a sweep's figures per variant and value, the default marked."""
     header = ["variant", sw["key"], *[f"{m} (95% CI)" for m in doc["metrics"]]]
     rows = []
     for name, by_value in sw["summary"].items():
@@ -121,14 +120,13 @@ def sweep_rows(doc: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def sweep_title(doc: dict) -> str:
-    sw = doc["sweep"]
+def sweep_title(sw: dict) -> str:
     return f"sweep of {sw['key']} at budget {sw['budget']} ({sw['seeds']} seeds)"
 
 
 def study_sections(doc: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table a study has: per budget its table, and for a fine-tune study
-    the changes from the pretrained model and the claims; then the sweep."""
+    the changes from the pretrained model and the claims; then the sweeps."""
     out = []
     for budget in doc["budgets"]:
         title = budget_title(doc, budget)
@@ -137,8 +135,8 @@ def study_sections(doc: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             out.append((f"{title}: change from the pretrained model", *change_rows(doc, budget)))
         if doc.get("claims"):
             out.append((f"{title}: the papers' claims", *claim_rows(doc, budget)))
-    if doc.get("sweep"):
-        out.append((sweep_title(doc), *sweep_rows(doc)))
+    for sw in doc.get("sweeps", []):
+        out.append((sweep_title(sw), *sweep_rows(doc, sw)))
     return out
 
 

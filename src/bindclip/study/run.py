@@ -31,7 +31,7 @@ from ..train.checkpoint import finished_run
 from ..train.config import changed_keys
 from ..train.export import export_towers
 from ..version import __version__
-from .specs import Study, Variant
+from .specs import Study, Sweep, Variant
 from .stats import claim_verdict, mean_interval, paired_difference, rate_interval
 
 PRESET = "world-small"
@@ -193,7 +193,7 @@ def run_study(
     if study.claims:
         doc["claims"] = judge_claims(study, doc["summary"])
     if len(runs) > len(grid):
-        doc["sweep"] = summarise_sweep(study, [r for r in runs if "value" in r])
+        doc["sweeps"] = [summarise_sweep(study, sw, [r for r in runs if r.get("key") == sw.key]) for sw in study.sweeps]
     write_study(doc, out)
     return doc
 
@@ -216,29 +216,27 @@ def grid_cells(study: Study, out: Path, seeds: dict[str, int], budgets: list[str
 
 
 def sweep_cells(study: Study, out: Path, seeds: dict[str, int], budgets: list[str]) -> list[tuple]:
-    """The study's sweep, if its budget is run, at no more seeds than that budget has; a cell at the
+    """The study's sweeps whose budget is run, at no more seeds than that budget has; a cell at the
     default value is the main grid's run (the same config), not trained twice."""
-    sw = study.sweep
-    if sw is None or sw.budget not in budgets:
-        return []
     variants, cells = {v.name: v for v in study.variants}, []
-    for name in sw.variants:
-        for value in sw.values:
-            for seed in range(min(sw.seeds, seeds[sw.budget])):
-                labels = {"variant": name, "value": value, "seed": seed}
-                if value == sw.default:
-                    cells.append(
-                        (out / "runs" / sw.budget / name / f"seed-{seed}", variants[name], sw.budget, (), labels)
-                    )
-                else:
-                    run_dir = out / "runs" / "sweep" / f"{name}@{value:g}" / f"seed-{seed}"
-                    cells.append((run_dir, variants[name], sw.budget, (f"{sw.key}={value}",), labels))
+    for sw in study.sweeps:
+        if sw.budget not in budgets:
+            continue
+        for name in sw.variants:
+            for value in sw.values:
+                for seed in range(min(sw.seeds, seeds[sw.budget])):
+                    labels = {"key": sw.key, "variant": name, "value": value, "seed": seed}
+                    if value == sw.default:
+                        run_dir, extra = out / "runs" / sw.budget / name / f"seed-{seed}", ()
+                    else:
+                        run_dir = out / "runs" / "sweep" / sw.key / f"{name}@{value:g}" / f"seed-{seed}"
+                        extra = (f"{sw.key}={value}",)
+                    cells.append((run_dir, variants[name], sw.budget, extra, labels))
     return cells
 
 
-def summarise_sweep(study: Study, runs: list[dict]) -> dict:
+def summarise_sweep(study: Study, sw: Sweep, runs: list[dict]) -> dict:
     """Per swept variant and value, every metric's mean over seeds with its interval."""
-    sw = study.sweep
     summary = {
         name: {
             f"{value:g}": {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..train.config import LR_PRETRAINED_TOWERS
+from ..train.config import LR_NEW_MODULES, LR_PRETRAINED_TOWERS
 
 # the budgets: "demo" is the world-small preset as it is (360 steps x batch 128; the demo itself now trains 240
 # steps to fit its quarter hour, and the name is kept so that finished studies are reused); "small" the
@@ -66,7 +66,7 @@ class Study:
     # through model.backbone.pretrained as a user's real weights are
     pretrain: tuple[str, ...] | None = None
     claims: tuple[Claim, ...] = ()
-    sweep: Sweep | None = None
+    sweeps: tuple[Sweep, ...] = ()
 
 
 OC = "oc-clip"
@@ -169,7 +169,11 @@ STUDIES: dict[str, Study] = {
             seeds=5,
             pretrain=PRETRAIN,
             claims=FINE_TUNE_CLAIMS,
-            sweep=Sweep("optim.backbone_lr", (0.0, 1e-6, 1e-5, 1e-4), LR_PRETRAINED_TOWERS, (FT, "c2lip", OC), "short"),
+            sweeps=(
+                Sweep("optim.backbone_lr", (0.0, 1e-6, 1e-5, 1e-4), LR_PRETRAINED_TOWERS, (FT, "c2lip", OC), "short"),
+                # C2LIP adds no parameters; OC-CLIP's binding module and heads are new
+                Sweep("optim.lr", (1e-5, 1e-4, 1e-3), LR_NEW_MODULES, (OC,), "short"),
+            ),
         ),
     )
 }
