@@ -42,7 +42,7 @@ def test_every_variant_fine_tunes_the_pretrained_towers(study):
     for r in doc["runs"] + doc["sweeps"][0]["runs"]:
         saved = json.loads((Path(r["dir"]) / "config.json").read_text())
         assert saved["model"]["backbone"]["pretrained"] == str(towers)
-        assert saved["optim"]["lr"] == 1e-4  # the fine-tuning defaults: new modules 1e-4 ...
+        assert saved["optim"]["lr"] == 1e-3  # the fine-tuning defaults: new modules 1e-3 ...
         assert saved["optim"]["backbone_lr"] == (0.0 if r.get("value") == 0.0 else 1e-5)  # ... towers 1e-5
     # changes from the pretrained model, paired by seed, for every metric
     row = doc["summary"]["short"]["oc-clip"]
@@ -100,7 +100,7 @@ def test_sweep_seeds_follow_the_budget():
     study = get_study("fine-tune")
     cells = sweep_cells(study, Path("o"), {"short": 1}, ["short"])
     assert len(cells) == 3 * 4 + 3  # three variants x four tower rates, OC-CLIP x three module rates; one seed
-    assert cells[-1][0] == Path("o/runs/sweep/optim.lr/oc-clip@0.001/seed-0") and cells[-1][3] == ("optim.lr=0.001",)
+    assert cells[-1][0] == Path("o/runs/sweep/optim.lr/oc-clip@0.01/seed-0") and cells[-1][3] == ("optim.lr=0.01",)
     assert sweep_cells(study, Path("o"), {"long": 5}, ["long"]) == []
 
 

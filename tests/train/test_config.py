@@ -61,13 +61,13 @@ def test_bad_files_are_named(tmp_path):
 
 def test_the_world_follows_the_model_and_fine_tuning_lowers_the_tower_rate():
     """Unless set, the world renders at the backbone's input size (a preset's 32 px included), and
-    pretrained towers get OC-CLIP's lower default rate while new modules keep theirs."""
+    pretrained towers get OC-CLIP's lower default rate while new modules keep the scratch rate."""
     cfg = load_config(None, ["model.backbone.name=ViT-B-16"], preset="world-small")
     assert cfg.data.world.image_size == 224 and cfg.model.backbone.preprocess.size == 224
     assert cfg.model.backbone.preprocess.mean == (0.48145466, 0.4578275, 0.40821073)
     assert (cfg.optim.lr, cfg.optim.backbone_lr) == (1e-3, 1e-3)  # from scratch: one rate
     tuned = load_config(None, ["model.backbone.name=ViT-B-16-SigLIP", "model.backbone.pretrained=/w.pt"])
-    assert (tuned.optim.lr, tuned.optim.backbone_lr) == (1e-4, 1e-5)
+    assert (tuned.optim.lr, tuned.optim.backbone_lr) == (1e-3, 1e-5)
     pre = tuned.model.backbone.preprocess
     assert (pre.mean, pre.std, pre.resize_mode) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "squash")
     assert load_config(None, []).model.backbone.preprocess.mean == (0.0, 0.0, 0.0)  # bindclip's tiny configs

@@ -133,7 +133,7 @@ def test_fine_tune_export_load_evaluate(tmp_path, setting, method):
     )
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["backbone"]["preprocess"]["size"] == 224
-    assert (cfg["optim"]["lr"], cfg["optim"]["backbone_lr"]) == (1e-4, 1e-5)
+    assert (cfg["optim"]["lr"], cfg["optim"]["backbone_lr"]) == (1e-3, 1e-5)
     assert main(["export", str(run), "-o", str(out)]) == 0
     model = bindclip.load(out)
     assert model.image_size == 224 and model.preprocess(photo(0)).shape == (3, 224, 224)
