@@ -93,7 +93,8 @@ def test_the_report_shows_pretrained_claims_and_sweep(study):
     md = (out / "study.md").read_text()
     assert "| pretrained |" in md and "OC-CLIP binds better" in md and "optim.backbone_lr" in md
     html = (out / "report.html").read_text()
-    assert "OC-CLIP binds better" in html and "pretrained" in html
+    assert "OC-CLIP binds better" in html and "&#34;pretrain&#34;: []" in html
+    assert all(f'id="study-tiny-ft-{k}"' in html for k in (1, 2, 3, 4))  # grid, changes, claims, sweep
 
 
 def test_sweep_seeds_follow_the_budget():

@@ -57,9 +57,16 @@ def study_context(doc: dict) -> dict:
         "sources": dict(SOURCES),
         "studies": [study_view(doc)],
         "config": json.dumps(
-            {"variants": variants, "budgets": doc["budgets"], "overrides": doc["overrides"]}, indent=1
+            {
+                "variants": variants,
+                "budgets": doc["budgets"],
+                "overrides": doc["overrides"],
+                **({"pretrain": doc["pretrain_overrides"]} if "pretrain_overrides" in doc else {}),
+            },
+            indent=1,
         ),
-        "config_note": "Each variant's method and overrides on the preset; each budget's overrides.",
+        "config_note": "Each variant's method and overrides on the preset; each budget's overrides"
+        + ("; the pretrained CLIP's overrides (method clip)." if "pretrain_overrides" in doc else "."),
         "versions": json.dumps({"machine": doc.get("machine", {}), "seconds": doc.get("seconds")}, indent=1),
     }
 

@@ -119,9 +119,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("html")
     ap.add_argument("--screenshot", help="save the full-page screenshot here")
+    ap.add_argument(
+        "--require",
+        action="append",
+        metavar="TABLE_ID",
+        help="a table that must have rows (repeatable; default comparison-table, a demo's; a study's: study-NAME-1)",
+    )
     args = ap.parse_args(argv)
     try:
-        facts = check_report(args.html, args.screenshot)
+        facts = check_report(args.html, args.screenshot, tuple(args.require or ("comparison-table",)))
     except (AssertionError, BrowserMissing, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
