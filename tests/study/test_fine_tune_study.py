@@ -101,7 +101,7 @@ def test_sweep_seeds_follow_the_budget():
     study = get_study("fine-tune")
     cells = sweep_cells(study, Path("o"), {"short": 1}, ["short"])
     assert len(cells) == 3 * 4 + 3  # three variants x four tower rates, OC-CLIP x three module rates; one seed
-    assert cells[-1][0] == Path("o/runs/sweep/optim.lr/oc-clip@0.01/seed-0") and cells[-1][3] == ("optim.lr=0.01",)
+    assert cells[2][0] == Path("o/runs/sweep/optim.lr/oc-clip@0.01/seed-0") and cells[2][3] == ("optim.lr=0.01",)
     assert sweep_cells(study, Path("o"), {"long": 5}, ["long"]) == []
 
 

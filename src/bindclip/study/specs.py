@@ -175,10 +175,10 @@ STUDIES: dict[str, Study] = {
             seeds=5,
             pretrain=PRETRAIN,
             claims=FINE_TUNE_CLAIMS,
-            sweeps=(
-                Sweep("optim.backbone_lr", (0.0, 1e-6, 1e-5, 1e-4), LR_PRETRAINED_TOWERS, (FT, "c2lip", OC), "short"),
+            sweeps=(  # OC-CLIP first: its new modules are what the fine-tuning rates most decide
                 # C2LIP adds no parameters; OC-CLIP's binding module and heads are new
                 Sweep("optim.lr", (1e-4, 1e-3, 1e-2), LR_NEW_MODULES, (OC,), "short"),
+                Sweep("optim.backbone_lr", (0.0, 1e-6, 1e-5, 1e-4), LR_PRETRAINED_TOWERS, (OC, FT, "c2lip"), "short"),
             ),
         ),
     )
