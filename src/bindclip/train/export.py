@@ -24,6 +24,7 @@ from ..version import __version__
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, read_run_config
 from .loop import build_model
+from .optim import is_backbone
 
 WEIGHTS, CONFIG = "model.safetensors", "bindclip_config.json"
 
@@ -33,10 +34,7 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last.pt"
     cfg = read_run_config(run_dir / "config.json")
     state = load_checkpoint(run_dir / "checkpoints" / checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.contiguous() for k, v in state["model"].items()}
-    tmp = out / f".{WEIGHTS}.tmp{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"bindclip": __version__, "step": str(state["step"])})
-    os.replace(tmp, out / WEIGHTS)
+    save_weights(out / WEIGHTS, state["model"], {"step": str(state["step"])})
     started_from = cfg.model.backbone.pretrained
     cfg.model.backbone.pretrained = None  # the weights are all in model.safetensors
     meta = {
@@ -56,14 +54,17 @@ def export_towers(run_dir: str | Path, out: str | Path, checkpoint: str = "last.
     modules (binding, heads) are left out; they are new in whatever fine-tunes these towers."""
     run_dir, out = Path(run_dir), Path(out)
     state = load_checkpoint(run_dir / "checkpoints" / checkpoint)
-    towers = {
-        k.removeprefix("backbone."): v.contiguous() for k, v in state["model"].items() if k.startswith("backbone.")
-    }
+    towers = {k.removeprefix("backbone."): v for k, v in state["model"].items() if is_backbone(k)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    save_file(towers, str(tmp), metadata={"bindclip": __version__, "step": str(state["step"]), "run": str(run_dir)})
-    os.replace(tmp, out)
-    return out
+    return save_weights(out, towers, {"step": str(state["step"]), "run": str(run_dir)})
+
+
+def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """safetensors written atomically (a temporary name, then os.replace), with bindclip's version."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"bindclip": __version__, **metadata})
+    os.replace(tmp, path)
+    return path
 
 
 def load(spec: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
